@@ -1,0 +1,425 @@
+/**
+ * Facts about each supported chip family, in one table. Nothing here talks to
+ * a device: the loader and the emulator both read these facts.
+ * @module
+ */
+
+/** Canonical chip names, as esptool v5 spells them on the command line. */
+export type ChipName =
+  | "esp8266"
+  | "esp32"
+  | "esp32s2"
+  | "esp32s3"
+  | "esp32c2"
+  | "esp32c3"
+  | "esp32c5"
+  | "esp32c6"
+  | "esp32h2"
+  | "esp32p4";
+
+/** Registers of the SPI "user command" unit used to read the flash JEDEC id. */
+export interface SpiRegs {
+  /** Base address of the SPI controller. */
+  base: number;
+  /** USR register offset. */
+  usr: number;
+  /** USR1 register offset. */
+  usr1: number;
+  /** USR2 register offset (command opcode and length). */
+  usr2: number;
+  /** MOSI data length register offset; absent on ESP8266 (lengths live in USR1). */
+  mosiDlen?: number;
+  /** MISO data length register offset; absent on ESP8266. */
+  misoDlen?: number;
+  /** First data buffer register offset. */
+  w0: number;
+}
+
+/** How the base MAC is assembled from eFuse/OTP words. */
+export type MacLayout =
+  | { kind: "esp8266"; mac0: number; mac1: number; mac3: number }
+  | { kind: "esp32"; word1: number; word2: number }
+  | { kind: "efuse"; mac0: number };
+
+/** What a chip's mask ROM loader can do without a stub. */
+export interface RomCaps {
+  /** FLASH_DEFL_* commands. */
+  compressedWrite: boolean;
+  /** SPI_FLASH_MD5. */
+  md5: boolean;
+  /** CHANGE_BAUDRATE. */
+  changeBaud: boolean;
+  /** READ_FLASH_SLOW. */
+  readFlashSlow: boolean;
+  /** SPI_ATTACH is a ROM command (ESP8266 attaches in FLASH_BEGIN). */
+  spiAttach: boolean;
+  /** GET_SECURITY_INFO reply: none, 12 bytes (no chip id) or 20 bytes. */
+  securityInfo: "none" | "short" | "full";
+  /** FLASH_BEGIN / FLASH_DEFL_BEGIN carry the fifth "encrypted" word. */
+  beginEncryptedWord: boolean;
+  /** Status bytes after the data of every ROM reply. */
+  statusLength: 2 | 4;
+}
+
+/** Everything espdelta needs to know about one chip family. */
+export interface ChipInfo {
+  /** Canonical name. */
+  name: ChipName;
+  /** Human name, e.g. "ESP32-S3". */
+  displayName: string;
+  /** Chip id of GET_SECURITY_INFO and of the image extended header; null on ESP8266. */
+  imageChipId: number | null;
+  /** Values of the word at {@link CHIP_DETECT_MAGIC_REG}, for ROMs without chip id. */
+  magicValues: number[];
+  /** Where the second-stage bootloader lives in flash. */
+  bootloaderOffset: number;
+  /** What the mask ROM loader can do. */
+  rom: RomCaps;
+  /** Where the base MAC lives. */
+  mac: MacLayout;
+  /** UART date register: a harmless register to read or write for a delay. */
+  uartDateReg: number;
+  /** UART clock divider register (crystal estimate). */
+  uartClkdivReg: number;
+  /** SPI registers for reading the flash JEDEC id. */
+  spi: SpiRegs;
+  /** eFuse controller base address (ESP8266: OTP base). */
+  efuseBase: number;
+  /** Alignment of encrypted writes. */
+  encryptedWriteAlign: number;
+  /** Flash size code (header byte 3, high nibble) -> size in bytes. */
+  flashSizes: Readonly<Record<number, number>>;
+  /** Flash frequency name -> code (header byte 3, low nibble). */
+  flashFreqs: Readonly<Record<string, number>>;
+}
+
+/** ROM word whose content tells older chips apart. */
+export const CHIP_DETECT_MAGIC_REG = 0x40001000;
+
+const KB = 1024;
+const MB = 1024 * KB;
+
+const ESP32_SIZES: Record<number, number> = {
+  0: 1 * MB,
+  1: 2 * MB,
+  2: 4 * MB,
+  3: 8 * MB,
+  4: 16 * MB,
+  5: 32 * MB,
+  6: 64 * MB,
+  7: 128 * MB,
+};
+
+const ESP8266_SIZES: Record<number, number> = {
+  0: 512 * KB,
+  1: 256 * KB,
+  2: 1 * MB,
+  3: 2 * MB,
+  4: 4 * MB,
+  5: 2 * MB,
+  6: 4 * MB,
+  8: 8 * MB,
+  9: 16 * MB,
+};
+
+const FREQ_CLASSIC = { "40m": 0x0, "26m": 0x1, "20m": 0x2, "80m": 0xf };
+
+const ROM_MODERN: RomCaps = {
+  compressedWrite: true,
+  md5: true,
+  changeBaud: true,
+  readFlashSlow: true,
+  spiAttach: true,
+  securityInfo: "full",
+  beginEncryptedWord: true,
+  statusLength: 4,
+};
+
+const spiAt = (base: number): SpiRegs => ({
+  base,
+  usr: 0x18,
+  usr1: 0x1c,
+  usr2: 0x20,
+  mosiDlen: 0x24,
+  misoDlen: 0x28,
+  w0: 0x58,
+});
+
+const efuseMac = (efuseBase: number): MacLayout => ({ kind: "efuse", mac0: efuseBase + 0x44 });
+
+/** The chip table, keyed by canonical name. */
+export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
+  esp8266: {
+    name: "esp8266",
+    displayName: "ESP8266",
+    imageChipId: null,
+    magicValues: [0xfff0c101],
+    bootloaderOffset: 0x0,
+    rom: {
+      compressedWrite: false,
+      md5: false,
+      changeBaud: false,
+      readFlashSlow: false,
+      spiAttach: false,
+      securityInfo: "none",
+      beginEncryptedWord: false,
+      statusLength: 2,
+    },
+    mac: { kind: "esp8266", mac0: 0x3ff00050, mac1: 0x3ff00054, mac3: 0x3ff0005c },
+    uartDateReg: 0x60000078,
+    uartClkdivReg: 0x60000014,
+    spi: { base: 0x60000200, usr: 0x1c, usr1: 0x20, usr2: 0x24, w0: 0x40 },
+    efuseBase: 0x3ff00050,
+    encryptedWriteAlign: 16,
+    flashSizes: ESP8266_SIZES,
+    flashFreqs: FREQ_CLASSIC,
+  },
+  esp32: {
+    name: "esp32",
+    displayName: "ESP32",
+    imageChipId: 0,
+    magicValues: [0x00f01d83],
+    bootloaderOffset: 0x1000,
+    rom: { ...ROM_MODERN, securityInfo: "none", beginEncryptedWord: false },
+    mac: { kind: "esp32", word1: 0x3ff5a004, word2: 0x3ff5a008 },
+    uartDateReg: 0x60000078,
+    uartClkdivReg: 0x3ff40014,
+    spi: {
+      base: 0x3ff42000,
+      usr: 0x1c,
+      usr1: 0x20,
+      usr2: 0x24,
+      mosiDlen: 0x28,
+      misoDlen: 0x2c,
+      w0: 0x80,
+    },
+    efuseBase: 0x3ff5a000,
+    encryptedWriteAlign: 32,
+    flashSizes: ESP32_SIZES,
+    flashFreqs: FREQ_CLASSIC,
+  },
+  esp32s2: {
+    name: "esp32s2",
+    displayName: "ESP32-S2",
+    imageChipId: 2,
+    magicValues: [0x000007c6],
+    bootloaderOffset: 0x1000,
+    rom: { ...ROM_MODERN, securityInfo: "short" },
+    mac: efuseMac(0x3f41a000),
+    uartDateReg: 0x60000078,
+    uartClkdivReg: 0x3f400014,
+    spi: spiAt(0x3f402000),
+    efuseBase: 0x3f41a000,
+    encryptedWriteAlign: 16,
+    flashSizes: ESP32_SIZES,
+    flashFreqs: FREQ_CLASSIC,
+  },
+  esp32s3: {
+    name: "esp32s3",
+    displayName: "ESP32-S3",
+    imageChipId: 9,
+    magicValues: [0x00000009],
+    bootloaderOffset: 0x0,
+    rom: ROM_MODERN,
+    mac: efuseMac(0x60007000),
+    uartDateReg: 0x60000080,
+    uartClkdivReg: 0x60000014,
+    spi: spiAt(0x60002000),
+    efuseBase: 0x60007000,
+    encryptedWriteAlign: 16,
+    flashSizes: ESP32_SIZES,
+    flashFreqs: FREQ_CLASSIC,
+  },
+  esp32c2: {
+    name: "esp32c2",
+    displayName: "ESP32-C2",
+    imageChipId: 12,
+    magicValues: [0x6f51306f, 0x7c41a06f, 0x0c21e06f],
+    bootloaderOffset: 0x0,
+    rom: ROM_MODERN,
+    // ESP32-C2 keeps the MAC at EFUSE_BASE + 0x40, not + 0x44.
+    mac: { kind: "efuse", mac0: 0x60008840 },
+    uartDateReg: 0x6000007c,
+    uartClkdivReg: 0x60000014,
+    spi: spiAt(0x60002000),
+    efuseBase: 0x60008800,
+    encryptedWriteAlign: 16,
+    flashSizes: ESP32_SIZES,
+    flashFreqs: { "30m": 0x0, "20m": 0x1, "15m": 0x2, "60m": 0xf },
+  },
+  esp32c3: {
+    name: "esp32c3",
+    displayName: "ESP32-C3",
+    imageChipId: 5,
+    magicValues: [0x6921506f, 0x1b31506f, 0x4881606f, 0x4361606f],
+    bootloaderOffset: 0x0,
+    rom: ROM_MODERN,
+    mac: efuseMac(0x60008800),
+    uartDateReg: 0x6000007c,
+    uartClkdivReg: 0x60000014,
+    spi: spiAt(0x60002000),
+    efuseBase: 0x60008800,
+    encryptedWriteAlign: 16,
+    flashSizes: ESP32_SIZES,
+    flashFreqs: FREQ_CLASSIC,
+  },
+  esp32c5: {
+    name: "esp32c5",
+    displayName: "ESP32-C5",
+    imageChipId: 23,
+    magicValues: [0x1101406f, 0x63e1406f, 0x5fd1406f],
+    bootloaderOffset: 0x2000,
+    rom: ROM_MODERN,
+    mac: efuseMac(0x600b4800),
+    uartDateReg: 0x6000007c,
+    uartClkdivReg: 0x60000014,
+    spi: spiAt(0x60003000),
+    efuseBase: 0x600b4800,
+    encryptedWriteAlign: 16,
+    flashSizes: ESP32_SIZES,
+    flashFreqs: { "40m": 0x0, "20m": 0x2, "80m": 0xf },
+  },
+  esp32c6: {
+    name: "esp32c6",
+    displayName: "ESP32-C6",
+    imageChipId: 13,
+    magicValues: [0x2ce0806f],
+    bootloaderOffset: 0x0,
+    rom: ROM_MODERN,
+    mac: efuseMac(0x600b0800),
+    uartDateReg: 0x6000007c,
+    uartClkdivReg: 0x60000014,
+    spi: spiAt(0x60003000),
+    efuseBase: 0x600b0800,
+    encryptedWriteAlign: 16,
+    flashSizes: ESP32_SIZES,
+    // esptool maps "80m" to code 0 on the C6 to work around a ROM divider bug.
+    flashFreqs: { "40m": 0x0, "20m": 0x2, "80m": 0x0 },
+  },
+  esp32h2: {
+    name: "esp32h2",
+    displayName: "ESP32-H2",
+    imageChipId: 16,
+    magicValues: [0xd7b73e80],
+    bootloaderOffset: 0x0,
+    rom: ROM_MODERN,
+    mac: efuseMac(0x600b0800),
+    uartDateReg: 0x6000007c,
+    uartClkdivReg: 0x60000014,
+    spi: spiAt(0x60003000),
+    efuseBase: 0x600b0800,
+    encryptedWriteAlign: 16,
+    flashSizes: ESP32_SIZES,
+    flashFreqs: { "24m": 0x0, "16m": 0x1, "12m": 0x2, "48m": 0xf },
+  },
+  esp32p4: {
+    name: "esp32p4",
+    displayName: "ESP32-P4",
+    imageChipId: 18,
+    // Not unique (0 is a plausible ROM word elsewhere); GET_SECURITY_INFO is preferred.
+    magicValues: [0x00000000, 0x0addbad0],
+    bootloaderOffset: 0x2000,
+    rom: ROM_MODERN,
+    mac: efuseMac(0x5012d000),
+    uartDateReg: 0x500ca08c,
+    uartClkdivReg: 0x500ca014,
+    spi: spiAt(0x5008d000),
+    efuseBase: 0x5012d000,
+    encryptedWriteAlign: 16,
+    flashSizes: ESP32_SIZES,
+    flashFreqs: FREQ_CLASSIC,
+  },
+};
+
+/** All chip names, in table order. */
+export const CHIP_NAMES: readonly ChipName[] = Object.keys(CHIPS) as ChipName[];
+
+/** Accepts `esp32-s3`, `ESP32S3`, `esp32_s3`; returns the canonical name or undefined. */
+export function normalizeChipName(name: string): ChipName | undefined {
+  const n = name.toLowerCase().replace(/[-_\s]/g, "");
+  return (CHIP_NAMES as readonly string[]).includes(n) ? n as ChipName : undefined;
+}
+
+/** The chip whose GET_SECURITY_INFO / image header chip id is `id`. */
+export function chipByImageId(id: number): ChipInfo | undefined {
+  return Object.values(CHIPS).find((c) => c.imageChipId === id);
+}
+
+/** The chip whose ROM magic word is `magic` (ESP32-P4's 0 is matched last). */
+export function chipByMagic(magic: number): ChipInfo | undefined {
+  const m = magic >>> 0;
+  return Object.values(CHIPS).find((c) => c.name !== "esp32p4" && c.magicValues.includes(m)) ??
+    (CHIPS.esp32p4.magicValues.includes(m) ? CHIPS.esp32p4 : undefined);
+}
+
+/**
+ * Assembles the base MAC from the eFuse/OTP words named by {@link MacLayout},
+ * given the values read at those addresses.
+ *
+ * @example
+ * ```ts
+ * import { CHIPS, macFromWords } from "./chips.ts";
+ * macFromWords(CHIPS.esp32s3.mac, (addr) => addr === 0x60007044 ? 0x56789abc : 0x1234);
+ * // [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc]
+ * ```
+ */
+export function macFromWords(layout: MacLayout, read: (addr: number) => number): number[] {
+  switch (layout.kind) {
+    case "efuse": {
+      const mac0 = read(layout.mac0) >>> 0;
+      const mac1 = read(layout.mac0 + 4) >>> 0;
+      return [
+        (mac1 >> 8) & 0xff,
+        mac1 & 0xff,
+        mac0 >>> 24,
+        (mac0 >> 16) & 0xff,
+        (mac0 >> 8) & 0xff,
+        mac0 & 0xff,
+      ];
+    }
+    case "esp32": {
+      const w1 = read(layout.word1) >>> 0;
+      const w2 = read(layout.word2) >>> 0;
+      return [
+        (w2 >> 8) & 0xff,
+        w2 & 0xff,
+        w1 >>> 24,
+        (w1 >> 16) & 0xff,
+        (w1 >> 8) & 0xff,
+        w1 & 0xff,
+      ];
+    }
+    case "esp8266": {
+      const mac0 = read(layout.mac0) >>> 0;
+      const mac1 = read(layout.mac1) >>> 0;
+      const mac3 = read(layout.mac3) >>> 0;
+      let oui: number[];
+      if (mac3 !== 0) oui = [(mac3 >> 16) & 0xff, (mac3 >> 8) & 0xff, mac3 & 0xff];
+      else if (((mac1 >> 16) & 0xff) === 0) oui = [0x18, 0xfe, 0x34];
+      else if (((mac1 >> 16) & 0xff) === 1) oui = [0xac, 0xd0, 0x74];
+      else throw new RangeError("unknown OUI in ESP8266 OTP MAC words");
+      return [...oui, (mac1 >> 8) & 0xff, mac1 & 0xff, mac0 >>> 24];
+    }
+  }
+}
+
+/** Formats a MAC as `aa:bb:cc:dd:ee:ff`. */
+export function formatMac(mac: readonly number[]): string {
+  return mac.map((b) => b.toString(16).padStart(2, "0")).join(":");
+}
+
+/** JEDEC id (manufacturer in the low byte, as W0 holds it) -> flash size, as esptool decodes it. */
+export function flashSizeFromJedec(id: number): number | undefined {
+  const manufacturer = id & 0xff;
+  const memType = (id >> 8) & 0xff;
+  const capacity = (id >> 16) & 0xff;
+  if (manufacturer === 0x1f) {
+    // Adesto: low five bits of the memory type byte, 0x04 = 512 KB.
+    const code = memType & 0x1f;
+    return code >= 0x04 && code <= 0x09 ? (512 * KB) << (code - 0x04) : undefined;
+  }
+  if (capacity >= 0x12 && capacity <= 0x1c) return (256 * KB) << (capacity - 0x12);
+  if (capacity >= 0x20 && capacity <= 0x22) return (64 * MB) << (capacity - 0x20);
+  if (capacity >= 0x32 && capacity <= 0x3a) return (256 * KB) << (capacity - 0x32);
+  return undefined;
+}
