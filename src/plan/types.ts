@@ -1,0 +1,124 @@
+/**
+ * The plan as a value: what to write, why, and what it should cost. Plain
+ * data, so it prints, serialises to JSON and tests without a device.
+ * @module
+ */
+
+import type { ChipInfo, ChipName } from "../chips/chips.ts";
+import type { CostParams } from "./cost.ts";
+
+/** One thing to put in flash: bytes at an offset, with a name people know. */
+export interface FlashRegion {
+  /** Partition or file name: `bootloader`, `partition-table`, `factory`, `nvs`... */
+  name: string;
+  /** Flash offset; must be 4 KiB aligned. */
+  offset: number;
+  /** The bytes the region must hold. */
+  data: Uint8Array;
+  /** What the region holds, when known; `app` regions get their header sector written last. */
+  kind?: "bootloader" | "partition-table" | "app" | "data" | "other";
+  /** Where the bytes came from, for messages. */
+  file?: string;
+}
+
+/** What the planner and executor need from a device session (a Loader fits). */
+export interface PlanDevice {
+  /** The connected chip. */
+  readonly chip: ChipInfo;
+  /** True when the flasher stub runs. */
+  readonly isStub: boolean;
+  /** Lower-case hex MD5 of `size` bytes of flash at `offset`. */
+  md5(offset: number, size: number): Promise<string>;
+  /** Erases and writes `data` at `offset` (4 KiB aligned). */
+  write(
+    offset: number,
+    data: Uint8Array,
+    options?: { onProgress?: (done: number, total: number) => void },
+  ): Promise<{ bytesSent: number }>;
+  /** Erases whole sectors. */
+  eraseRegion(offset: number, size: number): Promise<void>;
+}
+
+/** The class of a plan's result. */
+export type Outcome = "verify-skip" | "selective" | "full";
+
+/** Why a step is in the plan. */
+export type StepReason =
+  | "sectors-differ"
+  | "range-differs"
+  | "forced-full"
+  | "no-device-md5"
+  | "header-invalidate"
+  | "header-last";
+
+/** One step of the plan, in execution order. */
+export interface PlanStep {
+  /** `write` sends data; `erase` invalidates an app header before its body is written. */
+  action: "write" | "erase";
+  /** Region name. */
+  region: string;
+  /** Absolute flash offset. */
+  offset: number;
+  /** Bytes written (or erased). */
+  length: number;
+  /** First absolute sector index. */
+  firstSector: number;
+  /** Sectors covered. */
+  sectors: number;
+  /** Machine-readable reason. */
+  reason: StepReason;
+  /** Readable reason. */
+  detail: string;
+  /** Estimated deflated size of the data. */
+  compressedBytes: number;
+  /** Estimated milliseconds. */
+  ms: number;
+  /** Estimated bytes on the wire, host to device. */
+  wireBytes: number;
+}
+
+/** What the plan does with one region. */
+export interface RegionPlan {
+  /** Region name. */
+  name: string;
+  /** Flash offset. */
+  offset: number;
+  /** Byte length. */
+  length: number;
+  /** Sectors spanned. */
+  sectors: number;
+  /** Local MD5 of the region's bytes. */
+  md5: string;
+  /** What the device held, when asked. */
+  deviceMd5?: string;
+  /** `match`: skipped; `write`: some sectors written; `forced`: written whole without probing. */
+  status: "match" | "write" | "forced";
+  /** Sectors the plan writes in this region. */
+  writeSectors: number;
+  /** Sector ranges written, relative to the region start: [first, count]. */
+  ranges: [number, number][];
+}
+
+/** The plan. */
+export interface Plan {
+  /** Chip the plan was made for. */
+  chip: ChipName;
+  /** Flash size the regions were checked against. */
+  flashSize: number;
+  /** Whether the stub ran while probing (changes the cost model). */
+  stub: boolean;
+  /** The result class. */
+  outcome: Outcome;
+  /** Per region. */
+  regions: RegionPlan[];
+  /** Steps in execution order. */
+  steps: PlanStep[];
+  /** Whether the executor can verify by device MD5. */
+  verify: boolean;
+  /** Probing done while planning. */
+  probe: { md5Commands: number; bytesHashed: number; ms: number };
+  /** Estimate of executing the steps and verifying. */
+  estimate: { ms: number; wireBytes: number; roundTrips: number };
+  /** The cost model parameters used. */
+  cost: CostParams;
+}

@@ -1,0 +1,43 @@
+/**
+ * A small seeded PRNG (mulberry32) so tests that use random data are
+ * deterministic and reproducible from their seed.
+ * @module
+ */
+
+/** Returns a function yielding uniform floats in [0, 1) from `seed`. */
+export function rng(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+/** `n` pseudo-random bytes from `seed`. */
+export function randomBytes(n: number, seed: number): Uint8Array {
+  const r = rng(seed);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (r() * 256) | 0;
+  return out;
+}
+
+/**
+ * Firmware-like bytes: runs of structured data and noise that deflate to
+ * roughly half, as real app images do.
+ */
+export function firmwareLike(n: number, seed: number): Uint8Array {
+  const r = rng(seed);
+  const out = new Uint8Array(n);
+  let i = 0;
+  while (i < n) {
+    const run = 16 + ((r() * 240) | 0);
+    const kind = r();
+    for (let k = 0; k < run && i < n; k++, i++) {
+      out[i] = kind < 0.5 ? (r() * 256) | 0 : kind < 0.8 ? (k * 4) & 0xff : 0;
+    }
+  }
+  return out;
+}
