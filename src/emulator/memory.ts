@@ -1,0 +1,129 @@
+/**
+ * An in-memory link to a virtual device: the host side is a {@link Port}, the
+ * device side is the device's receive/transmit. DTR and RTS drive the board's
+ * auto-reset circuit. When host and device baud rates differ, bytes arrive as
+ * garbage, as on a real UART, so a client that forgets to switch after
+ * CHANGE_BAUDRATE fails here as it would on a board.
+ * @module
+ */
+
+import type { Port, Signals } from "../serial/port.ts";
+import type { VirtualDevice } from "./device.ts";
+
+/** What a byte sent at the wrong baud rate turns into: never a SLIP delimiter or escape. */
+function garble(bytes: Uint8Array): Uint8Array {
+  return bytes.map((b) => (b * 7 + 3) & 0x7f);
+}
+
+/** A UART tolerates a few percent of clock mismatch; more than 3 % corrupts every byte. */
+function sameRate(a: number, b: number): boolean {
+  return Math.abs(a - b) <= 0.03 * Math.max(a, b);
+}
+
+/** Host side of the link. */
+class MemoryPort implements Port {
+  readonly path: string;
+  readonly hasModemLines = true;
+  #baud = 115200;
+  #device: VirtualDevice;
+  #inbox: Uint8Array[] = [];
+  #waiter: (() => void) | undefined;
+  #closed = false;
+
+  constructor(device: VirtualDevice) {
+    this.#device = device;
+    this.path = `memory:${device.chip.name}`;
+    device.onTransmit((bytes) => {
+      if (this.#closed) return;
+      this.#inbox.push(sameRate(this.#baud, device.baud) ? bytes.slice() : garble(bytes));
+      this.#wake();
+    });
+  }
+
+  get baud(): number {
+    return this.#baud;
+  }
+
+  #wake(): void {
+    const w = this.#waiter;
+    this.#waiter = undefined;
+    w?.();
+  }
+
+  async read(timeoutMs: number): Promise<Uint8Array> {
+    if (this.#inbox.length === 0 && !this.#closed) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(() => {
+          this.#waiter = undefined;
+          resolve();
+        }, timeoutMs);
+        this.#waiter = () => {
+          clearTimeout(timer);
+          resolve();
+        };
+      });
+    }
+    if (this.#closed || this.#inbox.length === 0) return new Uint8Array();
+    const parts = this.#inbox;
+    this.#inbox = [];
+    if (parts.length === 1) return parts[0];
+    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+    let at = 0;
+    for (const p of parts) {
+      out.set(p, at);
+      at += p.length;
+    }
+    return out;
+  }
+
+  write(data: Uint8Array): Promise<void> {
+    if (this.#closed) return Promise.reject(new Error(`${this.path} is closed`));
+    const bytes = sameRate(this.#baud, this.#device.baud) ? data : garble(data);
+    this.#device.receive(bytes);
+    return Promise.resolve();
+  }
+
+  drain(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  flushInput(): Promise<void> {
+    this.#inbox = [];
+    return Promise.resolve();
+  }
+
+  setBaud(baud: number): Promise<void> {
+    this.#baud = baud;
+    return Promise.resolve();
+  }
+
+  setSignals(signals: Signals): Promise<void> {
+    this.#device.setLines(signals);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    if (!this.#closed) {
+      this.#closed = true;
+      this.#device.onTransmit(() => {});
+      this.#device.dispose();
+      this.#wake();
+    }
+    return Promise.resolve();
+  }
+}
+
+/**
+ * The host side of an in-memory link to `device`.
+ *
+ * @example
+ * ```ts
+ * import { VirtualDevice } from "./device.ts";
+ * import { memoryPort } from "./memory.ts";
+ * const port = memoryPort(new VirtualDevice({ chip: "esp32" }));
+ * await port.close();
+ * ```
+ */
+export function memoryPort(device: VirtualDevice): Port {
+  return new MemoryPort(device);
+}

@@ -1,0 +1,99 @@
+/**
+ * Serves a virtual device on TCP so any flasher that speaks `socket://` can
+ * drive it. One client at a time: a second connection is closed at once, as
+ * a serial port held by another program would refuse it. Each accepted
+ * connection power-cycles the chip into download mode (flash kept), like a
+ * board whose USB bridge resets it when the port opens. A raw socket has no
+ * baud rate, so bytes pass whatever CHANGE_BAUDRATE said.
+ * @module
+ */
+
+import type { VirtualDevice } from "./device.ts";
+
+/** A running server. */
+export interface TcpServer {
+  /** Bound address. */
+  hostname: string;
+  /** Bound port (useful when 0 was asked). */
+  port: number;
+  /** Stops listening and drops the client. */
+  close(): Promise<void>;
+}
+
+/** Listens on `hostname:port` (port 0 picks a free one). */
+export function serveTcp(
+  device: VirtualDevice,
+  options: { hostname: string; port: number },
+): Promise<TcpServer> {
+  const listener = Deno.listen({ hostname: options.hostname, port: options.port });
+  let client: Deno.Conn | undefined;
+  let closed = false;
+  const tasks = new Set<Promise<void>>();
+
+  const serve = async (conn: Deno.Conn) => {
+    client = conn;
+    let writing = Promise.resolve();
+    device.onTransmit((bytes) => {
+      const copy = bytes.slice();
+      writing = writing.then(async () => {
+        let off = 0;
+        while (off < copy.length) off += await conn.write(copy.subarray(off));
+      }).catch(() => {});
+    });
+    device.powerCycle("download");
+    const buf = new Uint8Array(65536);
+    try {
+      while (true) {
+        const n = await conn.read(buf);
+        if (n === null) break;
+        // Baud is meaningless on a socket: keep the device's idea of it in step.
+        device.receive(buf.subarray(0, n));
+      }
+    } catch {
+      // Connection reset or closed by close(): end of this client.
+    } finally {
+      await writing;
+      device.onTransmit(() => {});
+      device.dispose();
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+      if (client === conn) client = undefined;
+    }
+  };
+
+  const accept = (async () => {
+    try {
+      for await (const conn of listener) {
+        if (closed) {
+          conn.close();
+          break;
+        }
+        if (client) {
+          conn.close();
+          continue;
+        }
+        const t = serve(conn);
+        tasks.add(t);
+        t.finally(() => tasks.delete(t));
+      }
+    } catch {
+      // listener closed
+    }
+  })();
+
+  const addr = listener.addr as Deno.NetAddr;
+  return Promise.resolve({
+    hostname: addr.hostname,
+    port: addr.port,
+    close: async () => {
+      closed = true;
+      listener.close();
+      try {
+        client?.close();
+      } catch { /* already closed */ }
+      await accept;
+      await Promise.all([...tasks]);
+    },
+  });
+}

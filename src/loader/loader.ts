@@ -1,0 +1,649 @@
+/**
+ * The session with one device: connect (reset, sync), detect the chip,
+ * optionally start a flasher stub, change baud, attach flash, and the flash
+ * operations (md5, write, read, erase) over the ROM or stub command set.
+ * @module
+ */
+
+import { deflateSync } from "node:zlib";
+import { createHash } from "node:crypto";
+import {
+  CHIP_DETECT_MAGIC_REG,
+  chipByImageId,
+  chipByMagic,
+  type ChipInfo,
+  type ChipName,
+  CHIPS,
+  flashSizeFromJedec,
+  macFromWords,
+} from "../chips/chips.ts";
+import { hex, readU32, toHex, words } from "../protocol/bytes.ts";
+import { DeviceError, EspdeltaError, ProtocolError, TimeoutError } from "../protocol/errors.ts";
+import { Op, opName, Sizes, STUB_GREETING, SYNC_PAYLOAD } from "../protocol/opcodes.ts";
+import {
+  checkStatus,
+  checksum,
+  decodeResponse,
+  encodeCommand,
+  encodeDataPayload,
+} from "../protocol/packet.ts";
+import { slipEncode } from "../protocol/slip.ts";
+import type { Port } from "../serial/port.ts";
+import {
+  defaultStrategies,
+  hardResetSteps,
+  type ResetFn,
+  type ResetStrategy,
+  runSequence,
+} from "../serial/reset.ts";
+import { type Clock, FrameReader, realClock } from "./frames.ts";
+import type { StubImage } from "./stub.ts";
+import {
+  CHIP_ERASE_TIMEOUT_MS,
+  DEFAULT_TIMEOUT_MS,
+  ERASE_REGION_S_PER_MB,
+  ERASE_WRITE_S_PER_MB,
+  esp8266EraseSize,
+  MD5_S_PER_MB,
+  MEM_END_ROM_TIMEOUT_MS,
+  stubBlockTimeout,
+  SYNC_TIMEOUT_MS,
+  timeoutForSize,
+} from "./timeouts.ts";
+
+/** How to reset before connecting. */
+export type BeforeReset = "default-reset" | "usb-reset" | "no-reset" | "no-reset-no-sync";
+
+/** Options of {@link connect}. */
+export interface ConnectOptions {
+  /** Expected chip; detection must agree. */
+  chip?: ChipName;
+  /** Reset before syncing (default: esptool's strategy cycle when the port has modem lines). */
+  reset?: BeforeReset | ResetFn;
+  /** Reset-and-sync attempts (default 7). */
+  attempts?: number;
+  /** A flasher stub to upload and start, or false for the ROM loader. */
+  stub?: false | StubImage;
+  /** Baud rate after connecting; only raised, never lowered. */
+  baud?: number;
+  /** Receives one line per packet. */
+  trace?: (line: string) => void;
+  /** Time source. */
+  clock?: Clock;
+  /** Called with the name of the reset strategy that worked. */
+  onReset?: (strategy: string) => void;
+}
+
+/** GET_SECURITY_INFO, decoded. */
+export interface SecurityInfo {
+  /** Flags word (bit 0 secure boot, bit 2 secure download mode...). */
+  flags: number;
+  /** FLASH_CRYPT_CNT eFuse; an odd number of set bits means encryption is on. */
+  flashCryptCnt: number;
+  /** Key purposes of the key blocks. */
+  keyPurposes: number[];
+  /** Chip id (not on ESP32-S2). */
+  chipId?: number;
+  /** ECO / API version (not on ESP32-S2). */
+  ecoVersion?: number;
+}
+
+/** Result of a write. */
+export interface WriteResult {
+  /** Data bytes sent (compressed size when compressed). */
+  bytesSent: number;
+  /** Whether the data went compressed. */
+  compressed: boolean;
+}
+
+/** The device could not be reached or identified. */
+export class ConnectError extends EspdeltaError {
+  /** With a message that says what was tried. */
+  constructor(message: string) {
+    super("CONNECT_FAILED", message);
+  }
+}
+
+/** An operation the connected loader cannot do. */
+export class UnsupportedError extends EspdeltaError {
+  /** With a message that says what to use instead. */
+  constructor(message: string) {
+    super("UNSUPPORTED", message);
+  }
+}
+
+const BLOCK_ATTEMPTS = 3;
+
+/** A connected device session. */
+export class Loader {
+  /** The port. */
+  readonly port: Port;
+  #chip: ChipInfo;
+  #stub = false;
+  #reader: FrameReader;
+  #clock: Clock;
+  #trace?: (line: string) => void;
+
+  /** Use {@link connect}. */
+  constructor(port: Port, chip: ChipInfo, options: { clock?: Clock; trace?: (l: string) => void }) {
+    this.port = port;
+    this.#chip = chip;
+    this.#clock = options.clock ?? realClock;
+    this.#trace = options.trace;
+    this.#reader = new FrameReader(port, this.#clock);
+  }
+
+  /** The connected chip. */
+  get chip(): ChipInfo {
+    return this.#chip;
+  }
+
+  /** True once the flasher stub runs. */
+  get isStub(): boolean {
+    return this.#stub;
+  }
+
+  /** @internal set after detection */
+  _setChip(chip: ChipInfo): void {
+    this.#chip = chip;
+  }
+
+  /** @internal set when a stub is found running or started */
+  _setStub(on: boolean): void {
+    this.#stub = on;
+  }
+
+  /** The frame reader (for streaming commands). */
+  get reader(): FrameReader {
+    return this.#reader;
+  }
+
+  async #send(packet: Uint8Array): Promise<void> {
+    await this.port.write(slipEncode(packet));
+  }
+
+  /**
+   * Sends a command and waits for the reply with the same opcode (up to 100
+   * other frames are skipped), then checks the status bytes found right
+   * after `dataLength` bytes of response data.
+   */
+  async command(
+    op: number,
+    data: Uint8Array,
+    options: { check?: number; timeoutMs?: number; dataLength?: number } = {},
+  ): Promise<{ value: number; data: Uint8Array }> {
+    const packet = encodeCommand(op, data, options.check ?? 0);
+    this.#trace?.(`TX ${opName(op)} ${data.length}B ${toHex(packet.subarray(0, 40))}`);
+    await this.#send(packet);
+    return await this.#reply(op, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.dataLength ?? 0);
+  }
+
+  async #reply(
+    op: number,
+    timeoutMs: number,
+    dataLength: number,
+  ): Promise<{ value: number; data: Uint8Array }> {
+    for (let skipped = 0; skipped < 100; skipped++) {
+      const frame = await this.#reader.next(timeoutMs, opName(op));
+      const resp = decodeResponse(frame);
+      this.#trace?.(`RX ${toHex(frame.subarray(0, 40))}${frame.length > 40 ? "..." : ""}`);
+      if (!resp || resp.op !== op) continue;
+      return { value: resp.value, data: checkStatus(resp, dataLength) };
+    }
+    throw new ProtocolError(`no reply to ${opName(op)} among 100 frames`);
+  }
+
+  /** One SYNC; resolves with the reply values (8 expected). */
+  async sync(): Promise<number[]> {
+    const first = await this.command(Op.SYNC, SYNC_PAYLOAD, { timeoutMs: SYNC_TIMEOUT_MS });
+    const values = [first.value];
+    // The ROM answers a SYNC eight times; collect the rest so they do not linger.
+    for (let i = 0; i < 7; i++) {
+      try {
+        values.push((await this.#reply(Op.SYNC, SYNC_TIMEOUT_MS, 0)).value);
+      } catch (e) {
+        if (e instanceof TimeoutError) break;
+        throw e;
+      }
+    }
+    return values;
+  }
+
+  /** READ_REG. */
+  async readReg(addr: number): Promise<number> {
+    return (await this.command(Op.READ_REG, words(addr))).value >>> 0;
+  }
+
+  /** WRITE_REG. */
+  async writeReg(addr: number, value: number, mask = 0xffffffff, delayUs = 0): Promise<void> {
+    await this.command(Op.WRITE_REG, words(addr, value, mask, delayUs));
+  }
+
+  /** GET_SECURITY_INFO, or null where the loader does not have it. */
+  async securityInfo(): Promise<SecurityInfo | null> {
+    const packet = encodeCommand(Op.GET_SECURITY_INFO, new Uint8Array());
+    await this.#send(packet);
+    for (let skipped = 0; skipped < 100; skipped++) {
+      const resp = decodeResponse(await this.#reader.next(DEFAULT_TIMEOUT_MS, "GET_SECURITY_INFO"));
+      if (!resp || resp.op !== Op.GET_SECURITY_INFO) continue;
+      // 20 data bytes (12 on ESP32-S2), then 2 (stub) or 4 (ROM) status bytes.
+      const len = resp.body.length >= 22 ? 20 : resp.body.length >= 14 ? 12 : 0;
+      if (len === 0 || resp.body[len] !== 0) return null;
+      const d = resp.body;
+      return {
+        flags: readU32(d, 0),
+        flashCryptCnt: d[4],
+        keyPurposes: Array.from(d.subarray(5, 12)),
+        ...(len === 20 ? { chipId: readU32(d, 12), ecoVersion: readU32(d, 16) } : {}),
+      };
+    }
+    throw new ProtocolError("no reply to GET_SECURITY_INFO among 100 frames");
+  }
+
+  /** Identifies the chip: security-info chip id, else the ROM magic word. */
+  async detectChip(): Promise<ChipInfo> {
+    const info = await this.securityInfo();
+    if (info?.chipId !== undefined) {
+      const c = chipByImageId(info.chipId);
+      if (!c) throw new ConnectError(`unsupported chip: GET_SECURITY_INFO chip id ${info.chipId}`);
+      return c;
+    }
+    const magic = await this.readReg(CHIP_DETECT_MAGIC_REG);
+    const c = chipByMagic(magic);
+    if (!c) {
+      throw new ConnectError(
+        `unknown chip: magic value ${hex(magic, 8)} at ${hex(CHIP_DETECT_MAGIC_REG)}`,
+      );
+    }
+    return c;
+  }
+
+  /** The base MAC, 6 bytes. */
+  async readMac(): Promise<number[]> {
+    const m = this.#chip.mac;
+    const addrs = m.kind === "efuse"
+      ? [m.mac0, m.mac0 + 4]
+      : m.kind === "esp32"
+      ? [m.word1, m.word2]
+      : [m.mac0, m.mac1, m.mac3];
+    const values = new Map<number, number>();
+    for (const a of addrs) values.set(a, await this.readReg(a));
+    return macFromWords(m, (a) => values.get(a) ?? 0);
+  }
+
+  /** SPI_ATTACH with the default pins (the ESP8266 ROM attaches in FLASH_BEGIN). */
+  async attach(): Promise<void> {
+    if (!this.#stub && !this.#chip.rom.spiAttach) return;
+    // The ROM takes a second word (is_legacy = 0); the stub only the pin word.
+    await this.command(Op.SPI_ATTACH, this.#stub ? words(0) : words(0, 0));
+  }
+
+  /** SPI_SET_PARAMS: tells the loader the flash size. */
+  async setFlashSize(bytes: number): Promise<void> {
+    if (!this.#stub && !this.#chip.rom.spiAttach) return;
+    await this.command(Op.SPI_SET_PARAMS, words(0, bytes, 0x10000, 0x1000, 0x100, 0xffff));
+  }
+
+  /** JEDEC id via the SPI user-command registers (manufacturer in the low byte). */
+  async flashId(): Promise<number> {
+    const spi = this.#chip.spi;
+    const reg = (o: number) => spi.base + o;
+    const oldUsr = await this.readReg(reg(spi.usr));
+    const oldUsr2 = await this.readReg(reg(spi.usr2));
+    const readBits = 24;
+    if (spi.misoDlen !== undefined) {
+      await this.writeReg(reg(spi.misoDlen), readBits - 1);
+    } else {
+      await this.writeReg(reg(spi.usr1), (readBits - 1) << 8);
+    }
+    const USR_COMMAND = 1 << 31;
+    const USR_MISO = 1 << 28;
+    await this.writeReg(reg(spi.usr), (USR_COMMAND | USR_MISO) >>> 0);
+    await this.writeReg(reg(spi.usr2), ((7 << 28) | 0x9f) >>> 0);
+    await this.writeReg(reg(spi.w0), 0);
+    const CMD_USR = 1 << 18;
+    await this.writeReg(spi.base, CMD_USR);
+    let done = false;
+    for (let i = 0; i < 10 && !done; i++) done = ((await this.readReg(spi.base)) & CMD_USR) === 0;
+    if (!done) throw new ProtocolError("SPI flash RDID command did not complete");
+    const id = (await this.readReg(reg(spi.w0))) & 0xffffff;
+    await this.writeReg(reg(spi.usr), oldUsr);
+    await this.writeReg(reg(spi.usr2), oldUsr2);
+    return id;
+  }
+
+  /** Flash size from the JEDEC id, when the id is known. */
+  async detectFlashSize(): Promise<number | undefined> {
+    return flashSizeFromJedec(await this.flashId());
+  }
+
+  /**
+   * CHANGE_BAUDRATE, then switches the port. The ESP32 ROM computes its
+   * divider from a drifting crystal estimate, so it is sent a corrected rate.
+   */
+  async changeBaud(baud: number): Promise<void> {
+    if (!this.#stub && !this.#chip.rom.changeBaud) {
+      throw new UnsupportedError(`${this.#chip.displayName} ROM cannot change baud; use the stub`);
+    }
+    let sent = baud;
+    if (!this.#stub && (this.#chip.name === "esp32" || this.#chip.name === "esp32c2")) {
+      const clkdiv = (await this.readReg(this.#chip.uartClkdivReg)) & 0xfffff;
+      const estimate = clkdiv * this.port.baud / 1e6;
+      if (this.#chip.name === "esp32") {
+        const real = estimate > 33 ? 40 : 26;
+        sent = Math.round(baud * estimate / real);
+      } else if (estimate < 33) {
+        // ESP32-C2 ROM assumes 40 MHz; with a 26 MHz crystal scale up.
+        sent = Math.round(baud * 40 / 26);
+      }
+    }
+    const old = this.#stub ? this.port.baud : 0;
+    await this.command(Op.CHANGE_BAUDRATE, words(sent, old));
+    await this.port.setBaud(baud);
+    await this.#clock.sleep(50);
+    await this.port.flushInput();
+    this.#reader.clear();
+  }
+
+  /** Uploads a RAM program and starts it; for a stub, waits for its greeting. */
+  async runStub(stub: StubImage): Promise<void> {
+    for (
+      const [data, addr] of [[stub.text, stub.textStart], [stub.data, stub.dataStart]] as const
+    ) {
+      if (data.length === 0) continue;
+      const blocks = Math.ceil(data.length / Sizes.RAM_BLOCK);
+      await this.command(Op.MEM_BEGIN, words(data.length, blocks, Sizes.RAM_BLOCK, addr));
+      for (let seq = 0; seq < blocks; seq++) {
+        const block = data.subarray(seq * Sizes.RAM_BLOCK, (seq + 1) * Sizes.RAM_BLOCK);
+        await this.command(Op.MEM_DATA, encodeDataPayload(seq, block), { check: checksum(block) });
+      }
+    }
+    await this.command(Op.MEM_END, words(stub.entry === 0 ? 1 : 0, stub.entry), {
+      timeoutMs: this.#stub ? DEFAULT_TIMEOUT_MS : MEM_END_ROM_TIMEOUT_MS,
+    });
+    const greeting = await this.#reader.next(DEFAULT_TIMEOUT_MS, "the stub's greeting");
+    if (!greeting.every((b, i) => b === STUB_GREETING[i]) || greeting.length !== 4) {
+      throw new ProtocolError(`stub did not start: got ${toHex(greeting)} instead of OHAI`);
+    }
+    this.#stub = true;
+  }
+
+  /** Lower-case hex MD5 of `size` bytes of flash at `offset`. */
+  async md5(offset: number, size: number): Promise<string> {
+    if (!this.#stub && !this.#chip.rom.md5) {
+      throw new UnsupportedError(
+        `${this.#chip.displayName} ROM has no flash MD5 command; run with the stub`,
+      );
+    }
+    const r = await this.command(Op.SPI_FLASH_MD5, words(offset, size, 0, 0), {
+      timeoutMs: timeoutForSize(MD5_S_PER_MB, size),
+      dataLength: this.#stub ? 16 : 32,
+    });
+    return this.#stub ? toHex(r.data) : new TextDecoder().decode(r.data).toLowerCase();
+  }
+
+  /**
+   * Writes `bytes` at `offset` (4 KiB aligned): FLASH_BEGIN or
+   * FLASH_DEFL_BEGIN, then blocks (0x400 with the ROM, 0x4000 with the stub),
+   * each retried up to 3 times on a checksum error or timeout.
+   */
+  async write(
+    offset: number,
+    bytes: Uint8Array,
+    options: {
+      compress?: boolean | "auto";
+      onProgress?: (done: number, total: number) => void;
+    } = {},
+  ): Promise<WriteResult> {
+    if (offset % Sizes.SECTOR !== 0) {
+      throw new EspdeltaError("UNALIGNED", `write offset ${hex(offset)} is not 4 KiB aligned`);
+    }
+    const canDeflate = this.#stub || this.#chip.rom.compressedWrite;
+    const want = options.compress ?? "auto";
+    let compressed = false;
+    let payload = bytes;
+    if (want !== false && canDeflate) {
+      const z = new Uint8Array(deflateSync(bytes, { level: 9 }));
+      if (want === true || z.length < bytes.length) {
+        compressed = true;
+        payload = z;
+      }
+    } else if (want === true) {
+      throw new UnsupportedError(`${this.#chip.displayName} ROM cannot take compressed data`);
+    }
+    const block = this.#stub ? Sizes.STUB_FLASH_BLOCK : Sizes.ROM_FLASH_BLOCK;
+    const blocks = Math.max(1, Math.ceil(payload.length / block));
+    const rom = !this.#stub;
+    let size = bytes.length;
+    if (rom && compressed) size = Math.ceil(size / block) * block;
+    if (rom && this.#chip.name === "esp8266") size = esp8266EraseSize(offset, size);
+    const begin = compressed ? Op.FLASH_DEFL_BEGIN : Op.FLASH_BEGIN;
+    const params = rom && this.#chip.rom.beginEncryptedWord
+      ? words(size, blocks, block, offset, 0)
+      : words(size, blocks, block, offset);
+    // The ROM erases the whole range before it answers; the stub erases as data arrives.
+    await this.command(begin, params, {
+      timeoutMs: rom ? timeoutForSize(ERASE_REGION_S_PER_MB, size) : DEFAULT_TIMEOUT_MS,
+    });
+    const dataOp = compressed ? Op.FLASH_DEFL_DATA : Op.FLASH_DATA;
+    const perBlockRaw = Math.ceil(bytes.length / blocks);
+    const blockTimeout = compressed
+      ? (rom ? timeoutForSize(ERASE_WRITE_S_PER_MB, perBlockRaw) : stubBlockTimeout(perBlockRaw))
+      : DEFAULT_TIMEOUT_MS;
+    let sent = 0;
+    for (let seq = 0; seq < blocks; seq++) {
+      let chunk = payload.subarray(seq * block, (seq + 1) * block);
+      if (!compressed && chunk.length < block) {
+        // Raw blocks are always full: pad with erased-flash bytes.
+        const padded = new Uint8Array(block).fill(0xff);
+        padded.set(chunk);
+        chunk = padded;
+      }
+      const body = encodeDataPayload(seq, chunk);
+      const check = checksum(chunk);
+      for (let attempt = 1;; attempt++) {
+        try {
+          await this.command(dataOp, body, { check, timeoutMs: blockTimeout });
+          break;
+        } catch (e) {
+          const retryable = e instanceof TimeoutError ||
+            (e instanceof DeviceError && (e.status === 0x0107 || e.status === 0xc100));
+          if (!retryable || attempt >= BLOCK_ATTEMPTS) throw e;
+          this.#trace?.(`retrying block ${seq} (${(e as Error).message})`);
+        }
+      }
+      sent += chunk.length;
+      options.onProgress?.(
+        Math.min(bytes.length, Math.round((seq + 1) / blocks * bytes.length)),
+        bytes.length,
+      );
+    }
+    if (this.#stub) {
+      // Flushes the stub's buffered writes and reports any deferred error.
+      await this.command(compressed ? Op.FLASH_DEFL_END : Op.FLASH_END, words(1), {
+        timeoutMs: timeoutForSize(ERASE_WRITE_S_PER_MB, 0x10000) + DEFAULT_TIMEOUT_MS,
+      });
+    }
+    return { bytesSent: compressed ? payload.length : sent, compressed };
+  }
+
+  /** Reads `size` bytes of flash at `offset`. */
+  async read(
+    offset: number,
+    size: number,
+    onProgress?: (done: number, total: number) => void,
+  ): Promise<Uint8Array> {
+    const out = new Uint8Array(size);
+    if (this.#stub) {
+      const packetSize = 0x1000;
+      await this.command(Op.READ_FLASH, words(offset, size, packetSize, 64));
+      let got = 0;
+      while (got < size) {
+        const frame = await this.#reader.next(DEFAULT_TIMEOUT_MS, "READ_FLASH data");
+        if (got + frame.length > size || (frame.length < packetSize && got + frame.length < size)) {
+          throw new ProtocolError(
+            `READ_FLASH: unexpected ${frame.length}-byte packet at ${got} of ${size}`,
+          );
+        }
+        out.set(frame, got);
+        got += frame.length;
+        await this.#send(words(got));
+        onProgress?.(got, size);
+      }
+      const digest = await this.#reader.next(DEFAULT_TIMEOUT_MS, "READ_FLASH digest");
+      const local = createHash("md5").update(out).digest("hex");
+      if (toHex(digest) !== local) {
+        throw new ProtocolError(
+          `READ_FLASH digest ${toHex(digest)} does not match data (${local})`,
+        );
+      }
+      return out;
+    }
+    if (!this.#chip.rom.readFlashSlow) {
+      throw new UnsupportedError(
+        `${this.#chip.displayName} ROM cannot read flash; run with the stub`,
+      );
+    }
+    for (let at = 0; at < size; at += Sizes.READ_SLOW_CHUNK) {
+      const n = Math.min(Sizes.READ_SLOW_CHUNK, size - at);
+      const r = await this.command(Op.READ_FLASH_SLOW, words(offset + at, n), { dataLength: 64 });
+      out.set(r.data.subarray(0, n), at);
+      onProgress?.(at + n, size);
+    }
+    return out;
+  }
+
+  /** Erases whole sectors (stub ERASE_REGION; on the ROM, an erasing FLASH_BEGIN). */
+  async eraseRegion(offset: number, size: number): Promise<void> {
+    if (offset % Sizes.SECTOR !== 0 || size % Sizes.SECTOR !== 0) {
+      throw new EspdeltaError(
+        "UNALIGNED",
+        `erase region ${hex(offset)}+${hex(size)} must be 4 KiB aligned in offset and size`,
+      );
+    }
+    const timeoutMs = timeoutForSize(ERASE_REGION_S_PER_MB, size);
+    if (this.#stub) {
+      await this.command(Op.ERASE_REGION, words(offset, size), { timeoutMs });
+      return;
+    }
+    const eraseSize = this.#chip.name === "esp8266" ? esp8266EraseSize(offset, size) : size;
+    const params = this.#chip.rom.beginEncryptedWord
+      ? words(eraseSize, 0, Sizes.ROM_FLASH_BLOCK, offset, 0)
+      : words(eraseSize, 0, Sizes.ROM_FLASH_BLOCK, offset);
+    await this.command(Op.FLASH_BEGIN, params, { timeoutMs });
+  }
+
+  /** Erases the whole flash (stub only). */
+  async eraseFlash(): Promise<void> {
+    if (!this.#stub) {
+      throw new UnsupportedError("the ROM loader cannot erase the whole chip; run with the stub");
+    }
+    await this.command(Op.ERASE_FLASH, new Uint8Array(), { timeoutMs: CHIP_ERASE_TIMEOUT_MS });
+  }
+
+  /**
+   * Resets the chip into its app by pulsing EN. Ports without modem lines
+   * (a pty, a raw socket) cannot reset; the chip stays in the loader.
+   * Returns whether a reset was sent.
+   */
+  async hardReset(): Promise<boolean> {
+    if (!this.port.hasModemLines) return false;
+    await runSequence(this.port, hardResetSteps(), (ms) => this.#clock.sleep(ms));
+    return true;
+  }
+
+  /** Ends the session (the caller owns and closes the port). */
+  close(): Promise<void> {
+    this.#reader.clear();
+    return Promise.resolve();
+  }
+}
+
+/**
+ * Connects: resets into the download mode (cycling esptool's strategies),
+ * syncs, identifies the chip, starts the stub if given, raises the baud rate
+ * and attaches the flash.
+ *
+ * @example
+ * ```ts
+ * import { connect } from "./loader.ts";
+ * import { memoryPort } from "../emulator/memory.ts";
+ * import { VirtualDevice } from "../emulator/device.ts";
+ * const port = memoryPort(new VirtualDevice({ chip: "esp32c3" }));
+ * const loader = await connect(port);
+ * console.log(loader.chip.displayName); // ESP32-C3
+ * await port.close();
+ * ```
+ */
+export async function connect(port: Port, options: ConnectOptions = {}): Promise<Loader> {
+  const clock = options.clock ?? realClock;
+  const loader = new Loader(port, CHIPS[options.chip ?? "esp32"], {
+    clock,
+    trace: options.trace,
+  });
+  const attempts = options.attempts ?? 7;
+  const reset = options.reset ?? "default-reset";
+  let strategies: (ResetStrategy | { name: string; fn: ResetFn })[] = [];
+  if (typeof reset === "function") strategies = [{ name: "custom", fn: reset }];
+  else if (reset === "default-reset" && port.hasModemLines) strategies = defaultStrategies();
+  else if (reset === "usb-reset" && port.hasModemLines) {
+    strategies = defaultStrategies({ usbJtag: true });
+  } else {strategies = [{
+      name: reset === "default-reset" || reset === "usb-reset"
+        ? "none (port has no reset lines)"
+        : reset,
+      steps: [],
+    }];}
+
+  let synced: number[] | undefined;
+  let lastError: unknown;
+  let bootText = "";
+  if (reset !== "no-reset-no-sync") {
+    for (let attempt = 0; attempt < attempts && !synced; attempt++) {
+      const s = strategies[attempt % strategies.length];
+      if ("fn" in s) await s.fn(port);
+      else if (s.steps.length > 0) await runSequence(port, s.steps, (ms) => clock.sleep(ms));
+      await port.flushInput();
+      loader.reader.clear();
+      for (let tries = 0; tries < 5 && !synced; tries++) {
+        try {
+          synced = await loader.sync();
+          options.onReset?.(s.name);
+        } catch (e) {
+          lastError = e;
+          bootText += loader.reader.takeNoise();
+          await clock.sleep(50);
+        }
+      }
+    }
+    if (!synced) {
+      const boot = /boot:(0x[0-9a-fA-F]+)([^\r\n]*)/.exec(bootText);
+      const hint = boot && !/download/i.test(boot[2])
+        ? ` The chip printed boot mode ${boot[1]}${
+          boot[2]
+        }: it is not in download mode; hold BOOT and reset.`
+        : "";
+      throw new ConnectError(
+        `failed to connect to the device on ${port.path}: no reply to SYNC after ${attempts} ` +
+          `attempts (${(lastError as Error)?.message ?? "no response"}).${hint}`,
+      );
+    }
+    // The stub answers SYNC with value 0; every ROM with a non-zero value.
+    if (synced.every((v) => v === 0)) loader._setStub(true);
+  }
+
+  const detected = await loader.detectChip();
+  if (options.chip && options.chip !== detected.name) {
+    throw new ConnectError(
+      `this chip is ${detected.displayName}, not ${CHIPS[options.chip].displayName}; ` +
+        `use --chip ${detected.name} or --chip auto`,
+    );
+  }
+  loader._setChip(detected);
+  if (options.stub && !loader.isStub) await loader.runStub(options.stub);
+  if (options.baud && options.baud > port.baud && (loader.isStub || detected.rom.changeBaud)) {
+    await loader.changeBaud(options.baud);
+  }
+  await loader.attach();
+  return loader;
+}
