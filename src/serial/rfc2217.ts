@@ -1,0 +1,331 @@
+/**
+ * `rfc2217://host:port[?ign_set_control]`: a serial port on another host
+ * through a Telnet COM-PORT-OPTION server (RFC 2217, e.g. ser2net).
+ *
+ * Data bytes 0xFF travel doubled in both directions; the parser keeps its
+ * state across reads, so commands split between TCP segments are fine.
+ * @module
+ */
+
+import { EspdeltaError } from "../protocol/errors.ts";
+import type { Port, Signals } from "./port.ts";
+import { InputBuffer } from "./stream_port.ts";
+import { parseHostUrl } from "./tcp.ts";
+
+const IAC = 255;
+const DONT = 254;
+const DO = 253;
+const WONT = 252;
+const WILL = 251;
+const SB = 250;
+const SE = 240;
+const BINARY = 0;
+const SGA = 3;
+const COM_PORT = 44;
+
+/** COM-PORT-OPTION client commands; the server answers with command + 100. */
+export const ComPort = {
+  SET_BAUDRATE: 1,
+  SET_DATASIZE: 2,
+  SET_PARITY: 3,
+  SET_STOPSIZE: 4,
+  SET_CONTROL: 5,
+  PURGE_DATA: 12,
+} as const;
+
+/** SET-CONTROL values. */
+const CONTROL = { DTR_ON: 8, DTR_OFF: 9, RTS_ON: 11, RTS_OFF: 12, NO_FLOW: 1 } as const;
+
+/** Doubles 0xFF bytes of data for the Telnet stream. */
+export function escapeIac(data: Uint8Array): Uint8Array {
+  let n = 0;
+  for (const b of data) if (b === IAC) n++;
+  if (n === 0) return data;
+  const out = new Uint8Array(data.length + n);
+  let o = 0;
+  for (const b of data) {
+    out[o++] = b;
+    if (b === IAC) out[o++] = IAC;
+  }
+  return out;
+}
+
+/**
+ * Splits a Telnet stream into data, option negotiations and
+ * subnegotiations, keeping partial sequences across calls.
+ */
+export class TelnetParser {
+  #state: "data" | "iac" | "opt" | "sb" | "sb-iac" = "data";
+  #verb = 0;
+  #sb: number[] = [];
+
+  /** Feeds bytes; calls back for each piece. */
+  push(
+    bytes: Uint8Array,
+    on: {
+      data: (b: Uint8Array) => void;
+      option: (verb: number, option: number) => void;
+      sub: (payload: Uint8Array) => void;
+    },
+  ): void {
+    const out: number[] = [];
+    for (const b of bytes) {
+      switch (this.#state) {
+        case "data":
+          if (b === IAC) this.#state = "iac";
+          else out.push(b);
+          break;
+        case "iac":
+          if (b === IAC) {
+            out.push(IAC);
+            this.#state = "data";
+          } else if (b === SB) {
+            this.#sb = [];
+            this.#state = "sb";
+          } else if (b >= WILL && b <= DONT) {
+            this.#verb = b;
+            this.#state = "opt";
+          } else {
+            this.#state = "data"; // NOP, GA and friends
+          }
+          break;
+        case "opt":
+          if (out.length) on.data(new Uint8Array(out.splice(0)));
+          on.option(this.#verb, b);
+          this.#state = "data";
+          break;
+        case "sb":
+          if (b === IAC) this.#state = "sb-iac";
+          else this.#sb.push(b);
+          break;
+        case "sb-iac":
+          if (b === SE) {
+            if (out.length) on.data(new Uint8Array(out.splice(0)));
+            on.sub(new Uint8Array(this.#sb));
+            this.#state = "data";
+          } else {
+            this.#sb.push(b); // IAC IAC inside SB is one 0xFF
+            this.#state = "sb";
+          }
+          break;
+      }
+    }
+    if (out.length) on.data(new Uint8Array(out));
+  }
+}
+
+/** An RFC 2217 port. */
+export class Rfc2217Port implements Port {
+  /** The URL given. */
+  readonly path: string;
+  /** False with `?ign_set_control`. */
+  readonly hasModemLines: boolean;
+  #conn: Deno.TcpConn;
+  #input = new InputBuffer();
+  #parser = new TelnetParser();
+  #baud: number;
+  #acks = new Map<number, () => void>();
+  #serverDoesComPort: Promise<void>;
+  #comPortResolve!: () => void;
+  #reading: Promise<void>;
+  #closed = false;
+
+  /** Wraps a connection; call {@link init} before use. */
+  constructor(path: string, conn: Deno.TcpConn, baud: number, ignoreControl: boolean) {
+    this.path = path;
+    this.#conn = conn;
+    this.#baud = baud;
+    this.hasModemLines = !ignoreControl;
+    conn.setNoDelay(true);
+    this.#serverDoesComPort = new Promise((r) => this.#comPortResolve = r);
+    this.#reading = this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    const buf = new Uint8Array(65536);
+    try {
+      while (true) {
+        const n = await this.#conn.read(buf);
+        if (n === null) break;
+        this.#parser.push(buf.subarray(0, n), {
+          data: (d) => this.#input.push(d.slice()),
+          option: (verb, opt) => this.#negotiate(verb, opt),
+          sub: (p) => {
+            if (p[0] === COM_PORT && p.length >= 2) this.#acks.get(p[1])?.();
+          },
+        });
+      }
+    } catch {
+      // closed
+    }
+    this.#input.end();
+  }
+
+  #raw(bytes: number[]): Promise<void> {
+    return this.#conn.write(new Uint8Array(bytes)).then(() => {}, () => {});
+  }
+
+  #negotiate(verb: number, opt: number): void {
+    const known = opt === BINARY || opt === SGA || opt === COM_PORT;
+    if (verb === DO) {
+      if (opt === COM_PORT) this.#comPortResolve();
+      if (!known) void this.#raw([IAC, WONT, opt]);
+    } else if (verb === WILL) {
+      if (!known) void this.#raw([IAC, DONT, opt]);
+    }
+  }
+
+  /**
+   * Sends a COM-PORT command. Settings wait (up to 1 s) for the server's
+   * answer, so data sent next goes out at the new rate; control-line and
+   * purge commands do not wait (servers that cannot drive the lines, such as
+   * ser2net on a pty, never answer them).
+   */
+  async #comPort(cmd: number, value: number[], wait = true): Promise<boolean> {
+    if (!wait) {
+      const payload = Array.from(escapeIac(new Uint8Array(value)));
+      await this.#raw([IAC, SB, COM_PORT, cmd, ...payload, IAC, SE]);
+      return true;
+    }
+    const acked = new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => {
+        this.#acks.delete(cmd + 100);
+        resolve(false);
+      }, 1000);
+      this.#acks.set(cmd + 100, () => {
+        clearTimeout(timer);
+        this.#acks.delete(cmd + 100);
+        resolve(true);
+      });
+    });
+    const payload = Array.from(escapeIac(new Uint8Array(value)));
+    await this.#raw([IAC, SB, COM_PORT, cmd, ...payload, IAC, SE]);
+    return await acked;
+  }
+
+  /** Negotiates options and sets 8N1 at the baud rate. */
+  async init(): Promise<void> {
+    await this.#raw([
+      IAC,
+      WILL,
+      BINARY,
+      IAC,
+      DO,
+      BINARY,
+      IAC,
+      WILL,
+      SGA,
+      IAC,
+      DO,
+      SGA,
+      IAC,
+      WILL,
+      COM_PORT,
+    ]);
+    const timeout = new Promise<"timeout">((r) => {
+      const t = setTimeout(() => r("timeout"), 3000);
+      this.#serverDoesComPort.then(() => clearTimeout(t));
+    });
+    if (await Promise.race([this.#serverDoesComPort, timeout]) === "timeout") {
+      throw new EspdeltaError(
+        "PORT_IO",
+        `${this.path}: the server did not accept the RFC 2217 COM-PORT option; is it a telnet(rfc2217) port?`,
+      );
+    }
+    await this.setBaud(this.#baud);
+    await this.#comPort(ComPort.SET_DATASIZE, [8]);
+    await this.#comPort(ComPort.SET_PARITY, [1]);
+    await this.#comPort(ComPort.SET_STOPSIZE, [1]);
+    if (this.hasModemLines) await this.#comPort(ComPort.SET_CONTROL, [CONTROL.NO_FLOW], false);
+  }
+
+  /** Current baud rate. */
+  get baud(): number {
+    return this.#baud;
+  }
+
+  /** See {@link Port.read}. */
+  read(timeoutMs: number): Promise<Uint8Array> {
+    return this.#input.take(timeoutMs);
+  }
+
+  /** See {@link Port.write}. */
+  async write(data: Uint8Array): Promise<void> {
+    const bytes = escapeIac(data);
+    let off = 0;
+    while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+  }
+
+  /** Nothing is buffered on this side once written. */
+  drain(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  /** Drops local input and asks the server to purge its receive buffer. */
+  async flushInput(): Promise<void> {
+    await this.#comPort(ComPort.PURGE_DATA, [1], false);
+    this.#input.clear();
+  }
+
+  /** SET-BAUDRATE (32-bit big-endian). */
+  async setBaud(baud: number): Promise<void> {
+    await this.#comPort(ComPort.SET_BAUDRATE, [
+      (baud >>> 24) & 0xff,
+      (baud >>> 16) & 0xff,
+      (baud >>> 8) & 0xff,
+      baud & 0xff,
+    ]);
+    this.#baud = baud;
+  }
+
+  /** SET-CONTROL for DTR and RTS (skipped with ign_set_control). */
+  async setSignals(signals: Signals): Promise<void> {
+    if (!this.hasModemLines) return;
+    if (signals.dtr !== undefined) {
+      await this.#comPort(
+        ComPort.SET_CONTROL,
+        [signals.dtr ? CONTROL.DTR_ON : CONTROL.DTR_OFF],
+        false,
+      );
+    }
+    if (signals.rts !== undefined) {
+      await this.#comPort(
+        ComPort.SET_CONTROL,
+        [signals.rts ? CONTROL.RTS_ON : CONTROL.RTS_OFF],
+        false,
+      );
+    }
+  }
+
+  /** See {@link Port.close}. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+    await this.#reading;
+  }
+}
+
+/** Opens an RFC 2217 port. */
+export async function openRfc2217(url: string, options: { baud?: number } = {}): Promise<Port> {
+  const { host, port, query } = parseHostUrl(url);
+  let conn: Deno.TcpConn;
+  try {
+    conn = await Deno.connect({ hostname: host, port });
+  } catch (e) {
+    throw new EspdeltaError(
+      "PORT_NOT_FOUND",
+      `cannot connect to ${url}: ${(e as Error).message.split(" (os error")[0]}`,
+    );
+  }
+  const p = new Rfc2217Port(url, conn, options.baud ?? 115200, /ign_set_control/.test(query));
+  try {
+    await p.init();
+  } catch (e) {
+    await p.close();
+    throw e;
+  }
+  return p;
+}
