@@ -12,7 +12,7 @@ export interface Ser2net {
   stop(): Promise<void>;
 }
 
-async function freePort(): Promise<number> {
+function freePort(): number {
   const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   const port = (l.addr as Deno.NetAddr).port;
   l.close();
@@ -22,7 +22,7 @@ async function freePort(): Promise<number> {
 /** Serves `tty` over RFC 2217 on a free loopback port. */
 export async function startSer2net(tty: string): Promise<Ser2net> {
   const dir = await Deno.makeTempDir({ prefix: "espdelta-ser2net-" });
-  const port = await freePort();
+  const port = freePort();
   const cfg = `${dir}/ser2net.yaml`;
   await Deno.writeTextFile(
     cfg,
