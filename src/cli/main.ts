@@ -1,10 +1,169 @@
 /**
- * Builds the command tree and runs it; each command lives in its own file.
+ * Builds the command tree and runs it. Each command lives in its own file and
+ * registers itself on the program; this file owns global options, exit codes
+ * and error reporting.
+ *
+ * Exit codes: 0 ok, 1 device or protocol failure, 2 usage or bad input,
+ * 3 verify mismatch.
  * @module
  */
 
-/** Runs the CLI with `args`; resolves with the process exit code. */
-export function main(args: string[]): Promise<number> {
-  console.error(`espdelta: no commands yet (${args.join(" ")})`);
-  return Promise.resolve(2);
+import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { EspdeltaError } from "../protocol/errors.ts";
+import { Output } from "./output.ts";
+import { parseBaud, parseChip, parseCount } from "./args.ts";
+import denoJson from "../../deno.json" with { type: "json" };
+
+/** Exit codes of the CLI. */
+export const ExitCode = { OK: 0, DEVICE: 1, USAGE: 2, VERIFY: 3 } as const;
+
+/** Global options every command sees. */
+export interface GlobalOptions {
+  /** Serial port, socket:// or rfc2217:// URL. */
+  port?: string[];
+  /** Baud rate for the session after connecting. */
+  baud?: number;
+  /** Chip, or auto. */
+  chip: string;
+  /** Reset before connecting. */
+  before: string;
+  /** Reset after the command. */
+  after: string;
+  /** False with --no-stub. */
+  stub: boolean;
+  /** Stub JSON file. */
+  stubFile?: string;
+  /** Trace packets. */
+  trace?: boolean;
+  /** Connect attempts. */
+  connectAttempts: number;
+  /** JSON Lines output. */
+  json?: boolean;
+  /** Quiet output. */
+  quiet?: boolean;
+}
+
+/** Error codes that mean the user's input was wrong (exit 2). */
+const USAGE_CODES = new Set([
+  "USAGE",
+  "UNALIGNED",
+  "EMPTY",
+  "OVERLAP",
+  "PAST_END",
+  "WRONG_CHIP",
+  "FILE_NOT_FOUND",
+  "FILE_UNREADABLE",
+  "BAD_MAGIC",
+  "TRUNCATED",
+  "BAD_CHECKSUM",
+  "BAD_SHA256",
+  "BAD_PARTITION_TABLE",
+  "BAD_BUILD_DIR",
+  "PORT_NOT_FOUND",
+  "PORT_BUSY",
+  "PERMISSION_DENIED",
+  "NO_PORT",
+]);
+
+/** Maps an error to an exit code. */
+export function exitCodeFor(e: unknown): number {
+  if (e instanceof EspdeltaError) {
+    if (e.code === "VERIFY_MISMATCH") return ExitCode.VERIFY;
+    if (USAGE_CODES.has(e.code)) return ExitCode.USAGE;
+    return ExitCode.DEVICE;
+  }
+  return ExitCode.DEVICE;
+}
+
+/** A command module registers itself with this. */
+export type Register = (program: Command, out: () => Output) => void;
+
+/** Builds the program with every command registered. */
+export async function buildProgram(out: () => Output): Promise<Command> {
+  const program = new Command()
+    .name("espdelta")
+    .description("Flash Espressif chips and write only what differs.")
+    .version(denoJson.version, "-V, --version")
+    .addOption(
+      new Option(
+        "-p, --port <port>",
+        "serial port, socket://host:port or rfc2217://host:port (repeat for several boards)",
+      ).argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v])
+        .env("ESPDELTA_PORT"),
+    )
+    .addOption(
+      new Option("-b, --baud <rate>", "baud rate after connecting (default 460800)")
+        .argParser(parseBaud).env("ESPDELTA_BAUD"),
+    )
+    .addOption(
+      new Option("-c, --chip <chip>", "target chip, or auto").default("auto").argParser((v) => {
+        parseChip(v);
+        return v;
+      }).env("ESPDELTA_CHIP"),
+    )
+    .addOption(
+      new Option("--before <reset>", "reset before connecting")
+        .choices(["default-reset", "usb-reset", "no-reset", "no-reset-no-sync"])
+        .default("default-reset"),
+    )
+    .addOption(
+      new Option("--after <reset>", "reset after the command")
+        .choices(["hard-reset", "soft-reset", "no-reset", "no-reset-stub", "watchdog-reset"])
+        .default("hard-reset"),
+    )
+    .option("--no-stub", "stay with the ROM loader; do not upload a flasher stub")
+    .option("--stub-file <file>", "flasher stub JSON in esptool's format")
+    .option("--trace", "print every packet sent and received")
+    .addOption(
+      new Option("--connect-attempts <n>", "reset and sync attempts").default(7)
+        .argParser((v) => parseCount(v, "connect attempts")),
+    )
+    .option("--json", "JSON Lines events on stdout")
+    .option("-q, --quiet", "print only the result line and errors")
+    .showHelpAfterError(false)
+    .exitOverride()
+    .configureOutput({
+      writeOut: (s) => Deno.stdout.writeSync(new TextEncoder().encode(s)),
+      writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)),
+    });
+  const modules = await Promise.all([
+    import("./chip_id.ts"),
+    import("./read_mac.ts"),
+    import("./flash_id.ts"),
+    import("./write_flash.ts"),
+    import("./verify_flash.ts"),
+    import("./read_flash.ts"),
+    import("./erase.ts"),
+    import("./flash.ts"),
+    import("./emulate.ts"),
+  ]);
+  for (const m of modules) m.register(program, out);
+  return program;
+}
+
+/** Runs the CLI with `args`; resolves with the exit code. */
+export async function main(args: string[]): Promise<number> {
+  let output: Output | undefined;
+  const out = () => output!;
+  const program = await buildProgram(out);
+  program.hook("preAction", (cmd) => {
+    const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+    output = new Output({ json: g.json, quiet: g.quiet, trace: g.trace });
+  });
+  try {
+    await program.parseAsync(args, { from: "user" });
+    return ExitCode.OK;
+  } catch (e) {
+    if (e instanceof CommanderError) {
+      if (e.code === "commander.helpDisplayed" || e.code === "commander.version") return 0;
+      if (e.code === "commander.help") return 0;
+      return ExitCode.USAGE;
+    }
+    output ??= new Output({ json: args.includes("--json") });
+    const code = exitCodeFor(e);
+    const message = e instanceof Error ? e.message : String(e);
+    output.error(message, e instanceof EspdeltaError ? e.code : "INTERNAL", code);
+    if (!(e instanceof EspdeltaError) && e instanceof Error && e.stack) output.trace(e.stack);
+    return code;
+  }
 }

@@ -62,8 +62,11 @@ export interface ConnectOptions {
   reset?: BeforeReset | ResetFn;
   /** Reset-and-sync attempts (default 7). */
   attempts?: number;
-  /** A flasher stub to upload and start, or false for the ROM loader. */
-  stub?: false | StubImage;
+  /**
+   * A flasher stub to upload and start, a function that finds one for the
+   * detected chip (undefined: stay with the ROM), or false for the ROM loader.
+   */
+  stub?: false | StubImage | ((chip: ChipInfo) => Promise<StubImage | undefined>);
   /** Baud rate after connecting; only raised, never lowered. */
   baud?: number;
   /** Receives one line per packet. */
@@ -640,7 +643,10 @@ export async function connect(port: Port, options: ConnectOptions = {}): Promise
     );
   }
   loader._setChip(detected);
-  if (options.stub && !loader.isStub) await loader.runStub(options.stub);
+  if (options.stub && !loader.isStub) {
+    const stub = typeof options.stub === "function" ? await options.stub(detected) : options.stub;
+    if (stub) await loader.runStub(stub);
+  }
   if (options.baud && options.baud > port.baud && (loader.isStub || detected.rom.changeBaud)) {
     await loader.changeBaud(options.baud);
   }

@@ -1,0 +1,26 @@
+/**
+ * `espdelta read-mac`: print the base MAC address.
+ * @module
+ */
+
+import type { Command } from "@commander-js/extra-typings";
+import { formatMac } from "../chips/chips.ts";
+import type { GlobalOptions } from "./main.ts";
+import type { Output } from "./output.ts";
+import { withSession } from "./session.ts";
+
+/** Registers the command. */
+export function register(program: Command, out: () => Output): void {
+  program.command("read-mac")
+    .description("print the chip's base MAC address")
+    .addHelpText("after", "\nExample:\n  espdelta -p /dev/ttyUSB0 read-mac")
+    .action(async (_opts, cmd) => {
+      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const o = out();
+      await withSession(g, o, async ({ loader, chip }) => {
+        const mac = formatMac(await loader.readMac());
+        o.event("chip", { chip: chip.name, mac });
+        o.result(`MAC: ${mac}`);
+      });
+    });
+}

@@ -1,0 +1,72 @@
+/**
+ * `espdelta write-flash ADDR FILE [ADDR FILE...]`: esptool's plain write of
+ * whole files, verified by device MD5. `espdelta flash` is the delta path.
+ * @module
+ */
+
+import type { Command } from "@commander-js/extra-typings";
+import { hex } from "../protocol/bytes.ts";
+import { md5Hex } from "../plan/hash.ts";
+import { validateRegions } from "../plan/validate.ts";
+import { VerifyError } from "../plan/execute.ts";
+import { parsePairs } from "./args.ts";
+import { regionsFromPairs } from "./files.ts";
+import type { GlobalOptions } from "./main.ts";
+import type { Output } from "./output.ts";
+import { withSession } from "./session.ts";
+
+/** Registers the command. */
+export function register(program: Command, out: () => Output): void {
+  program.command("write-flash")
+    .description("write whole files to flash (no delta), then verify by MD5")
+    .argument("<addr-file...>", "ADDRESS FILE pairs")
+    .option("-z, --compress", "compress data on the wire (default when the loader supports it)")
+    .option("-u, --no-compress", "send data uncompressed")
+    .option("-e, --erase-all", "erase the whole flash first (stub only)")
+    .addHelpText(
+      "after",
+      "\nExample:\n  espdelta -p socket://127.0.0.1:5555 write-flash 0x1000 bootloader.bin " +
+        "0x8000 partitions.bin 0x10000 app.bin",
+    )
+    .action(async (args, opts, cmd) => {
+      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const o = out();
+      const regions = await regionsFromPairs(parsePairs(args));
+      await withSession(g, o, async ({ loader, chip, flashSize }) => {
+        const sorted = validateRegions(regions, chip, flashSize);
+        if (opts.eraseAll) {
+          o.info("Erasing flash (this may take a while)...");
+          await loader.eraseFlash();
+        }
+        for (const r of sorted) {
+          const started = performance.now();
+          o.progressStart("write", r.data.length);
+          const res = await loader.write(r.offset, r.data, {
+            compress: opts.compress === false ? false : "auto",
+            onProgress: (done, total) => o.progress("write", done, total),
+          });
+          o.progressEnd();
+          const secs = (performance.now() - started) / 1000;
+          const rate = (r.data.length * 8 / 1000 / Math.max(secs, 0.001)).toFixed(1);
+          o.info(
+            `Wrote ${r.data.length} bytes${
+              res.compressed ? ` (${res.bytesSent} compressed)` : ""
+            } at ${hex(r.offset, 8)} in ${secs.toFixed(1)} seconds (${rate} kbit/s).`,
+          );
+          if (loader.isStub || chip.rom.md5) {
+            const device = await loader.md5(r.offset, r.data.length);
+            const local = md5Hex(r.data);
+            if (device !== local) throw new VerifyError(r.name, r.offset, local, device);
+            o.info("Hash of data verified.");
+          }
+          o.event("region-done", {
+            region: r.name,
+            offset: r.offset,
+            length: r.data.length,
+            bytesSent: res.bytesSent,
+          });
+        }
+        o.result(`write-flash: ${sorted.length} file${sorted.length === 1 ? "" : "s"} written`);
+      }, { needFlashSize: true });
+    });
+}
