@@ -1,0 +1,77 @@
+/**
+ * Where flasher stubs come from. espdelta ships no stub binaries: it loads
+ * esptool's stub JSON from the user cache folder
+ * (`$XDG_CACHE_HOME/espdelta/stubs/<chip>.json`, default `~/.cache/...`), or
+ * from the esptool-js npm package (version pinned in deno.json, fetched by
+ * Deno on first use). The stubs are GPL-2.0-or-later programs by Espressif
+ * and Cesanta; they run on the chip, never in this process.
+ * @module
+ */
+
+import type { ChipName } from "../chips/chips.ts";
+import { EspdeltaError } from "../protocol/errors.ts";
+import { parseStubJson, type StubImage } from "./stub.ts";
+
+/** Where a stub was found, for --trace. */
+export type StubLog = (line: string) => void;
+
+/** esptool-js 0.7.0 stub files, imported lazily with literal specifiers so bundles see them. */
+const FROM_ESPTOOL_JS: Record<ChipName, () => Promise<{ default: unknown }>> = {
+  esp8266: () =>
+    import("esptool-js/lib/targets/stub_flasher/esp8266.json", { with: { type: "json" } }),
+  esp32: () => import("esptool-js/lib/targets/stub_flasher/esp32.json", { with: { type: "json" } }),
+  esp32s2: () =>
+    import("esptool-js/lib/targets/stub_flasher/esp32s2.json", { with: { type: "json" } }),
+  esp32s3: () =>
+    import("esptool-js/lib/targets/stub_flasher/esp32s3.json", { with: { type: "json" } }),
+  esp32c2: () =>
+    import("esptool-js/lib/targets/stub_flasher/esp32c2.json", { with: { type: "json" } }),
+  esp32c3: () =>
+    import("esptool-js/lib/targets/stub_flasher/esp32c3.json", { with: { type: "json" } }),
+  esp32c5: () =>
+    import("esptool-js/lib/targets/stub_flasher/esp32c5.json", { with: { type: "json" } }),
+  esp32c6: () =>
+    import("esptool-js/lib/targets/stub_flasher/esp32c6.json", { with: { type: "json" } }),
+  esp32h2: () =>
+    import("esptool-js/lib/targets/stub_flasher/esp32h2.json", { with: { type: "json" } }),
+  esp32p4: () =>
+    import("esptool-js/lib/targets/stub_flasher/esp32p4.json", { with: { type: "json" } }),
+};
+
+/** The user cache folder for stubs. */
+export function stubCacheDir(): string | undefined {
+  const xdg = Deno.env.get("XDG_CACHE_HOME");
+  const home = Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE");
+  const base = xdg ?? (home ? `${home}/.cache` : undefined);
+  return base ? `${base}/espdelta/stubs` : undefined;
+}
+
+/** Finds the stub for `chip`: cache folder, then esptool-js. */
+export async function findStub(
+  chip: ChipName,
+  log: { trace?: StubLog; warn?: StubLog } = {},
+): Promise<StubImage | undefined> {
+  const dir = stubCacheDir();
+  if (dir) {
+    const file = `${dir}/${chip}.json`;
+    try {
+      const stub = parseStubJson(JSON.parse(await Deno.readTextFile(file)), file);
+      log.trace?.(`stub for ${chip} from ${file}`);
+      return stub;
+    } catch (e) {
+      if (!(e instanceof Deno.errors.NotFound)) throw e;
+    }
+  }
+  try {
+    const m = await FROM_ESPTOOL_JS[chip]();
+    log.trace?.(`stub for ${chip} from npm:esptool-js@0.7.0`);
+    return parseStubJson(m.default, `esptool-js stub for ${chip}`);
+  } catch (e) {
+    if (e instanceof EspdeltaError) throw e;
+    log.warn?.(
+      `no flasher stub for ${chip} (esptool-js could not be loaded: ${(e as Error).message}); ` +
+        "using the ROM loader",
+    );
+    return undefined;
+  }
+}
