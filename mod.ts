@@ -2,18 +2,99 @@
  * espdelta: flash Espressif chips over the serial ROM bootloader protocol and
  * write only what differs on the device.
  *
+ * The usual flow: open a port, connect a loader, plan from device MD5s, and
+ * execute the plan.
+ *
  * @example
  * ```ts
- * import { CHIPS, slipEncode } from "@espdelta/espdelta";
- * console.log(CHIPS.esp32s3.bootloaderOffset, slipEncode(new Uint8Array([0xc0])));
+ * import { connect, executePlan, memoryPort, planFlash, VirtualDevice } from "@espdelta/espdelta";
+ *
+ * // A virtual ESP32 stands in for a board; use openPort("/dev/ttyUSB0", { baud: 115200 }) for real.
+ * const port = memoryPort(new VirtualDevice({ chip: "esp32" }));
+ * const loader = await connect(port, { baud: 921600 });
+ * const regions = [{ name: "app", offset: 0x10000, data: new Uint8Array(8192).fill(7) }];
+ * const plan = await planFlash(loader, regions, { flashSize: 4 << 20 });
+ * console.log(plan.outcome); // "full" the first time, "verify-skip" after
+ * await executePlan(loader, plan, regions);
+ * await port.close();
  * ```
  * @module
  */
 
-export * from "./src/protocol/bytes.ts";
-export * from "./src/protocol/slip.ts";
-export * from "./src/protocol/packet.ts";
-export * from "./src/protocol/errors.ts";
-export * from "./src/protocol/opcodes.ts";
-export * from "./src/chips/chips.ts";
+// Planning and executing: the heart of espdelta.
+export { planFlash, type PlanOptions, summarizePlan } from "./src/plan/planner.ts";
+export {
+  type ExecuteEvent,
+  type ExecuteOptions,
+  executePlan,
+  type ExecuteResult,
+  VerifyError,
+} from "./src/plan/execute.ts";
+export type {
+  FlashRegion,
+  Outcome,
+  Plan,
+  PlanDevice,
+  PlanStep,
+  RegionPlan,
+  StepReason,
+} from "./src/plan/types.ts";
+export { type CostParams, costParams, DEFAULT_COST } from "./src/plan/cost.ts";
+export { RegionError, validateRegions } from "./src/plan/validate.ts";
+
+// The device session.
+export {
+  type BeforeReset,
+  connect,
+  ConnectError,
+  type ConnectOptions,
+  Loader,
+  type SecurityInfo,
+  UnsupportedError,
+  type WriteResult,
+} from "./src/loader/loader.ts";
+export { parseStubJson, type StubImage } from "./src/loader/stub.ts";
+export { findStub, type StubLog } from "./src/loader/stubs.ts";
+export { type Clock, FrameReader } from "./src/loader/frames.ts";
+
+// Ports.
 export type { Port, Signals } from "./src/serial/port.ts";
+export { openPort } from "./src/serial/open.ts";
+export {
+  classicSteps,
+  hardResetSteps,
+  parseResetSequence,
+  type ResetFn,
+  type ResetStep,
+  runSequence,
+  type Sleep,
+  tightSteps,
+  usbJtagSteps,
+} from "./src/serial/reset.ts";
+
+// The virtual device.
+export {
+  type CommandRecord,
+  type DeviceMode,
+  VirtualDevice,
+  type VirtualDeviceOptions,
+} from "./src/emulator/device.ts";
+export { NorFlash } from "./src/emulator/flash.ts";
+export { memoryPort } from "./src/emulator/memory.ts";
+export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";
+export { type Served, servePty } from "./src/emulator/pty.ts";
+
+// Chips and protocol building blocks.
+export {
+  CHIP_NAMES,
+  type ChipInfo,
+  type ChipName,
+  CHIPS,
+  formatMac,
+  type MacLayout,
+  normalizeChipName,
+  type RomCaps,
+  type SpiRegs,
+} from "./src/chips/chips.ts";
+export { DeviceError, EspdeltaError, ProtocolError, TimeoutError } from "./src/protocol/errors.ts";
+export { SlipDecoder, slipEncode, type SlipStats } from "./src/protocol/slip.ts";

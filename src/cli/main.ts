@@ -136,6 +136,7 @@ export async function buildProgram(out: () => Output): Promise<Command> {
     import("./erase.ts"),
     import("./flash.ts"),
     import("./emulate.ts"),
+    import("./demo.ts"),
   ]);
   for (const m of modules) m.register(program, out);
   return program;
