@@ -168,6 +168,6 @@ Deno.test("every command has --help with an example", async () => {
     assertOk(top.stdout.includes(`  ${c}`), c);
     const h = await espdelta([c, "--help"]);
     assertEquals(h.code, 0, c);
-    assertOk(/Examples?:\n  espdelta /.test(h.stdout), `${c} --help has an example`);
+    assertOk(/Examples?:\n {2}espdelta /.test(h.stdout), `${c} --help has an example`);
   }
 });
