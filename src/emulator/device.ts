@@ -421,10 +421,9 @@ export class VirtualDevice {
     if (data.length !== SYNC_PAYLOAD.length || !data.every((b, i) => b === SYNC_PAYLOAD[i])) {
       return this.#stub ? fail(StubErr.BAD_DATA_LEN) : fail(RomErr.INVALID_FORMAT);
     }
-    // One SYNC is answered eight times.
-    for (let i = 0; i < 8; i++) {
-      this.#respond(Op.SYNC, ok(new Uint8Array(), this.#stub ? 0 : 0x20120707));
-    }
+    // The ROM answers one SYNC eight times; the stub answers once, with value 0.
+    if (this.#stub) return ok(new Uint8Array(), 0);
+    for (let i = 0; i < 8; i++) this.#respond(Op.SYNC, ok(new Uint8Array(), 0x20120707));
     return null;
   }
 

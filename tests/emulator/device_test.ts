@@ -184,7 +184,7 @@ Deno.test("stub: upload refused when corrupted, OHAI when intact, stub error cod
 
   const s = stub("esp32s3");
   assertEquals(s.device.mode, "stub");
-  assertEquals(s.cmd(Op.SYNC, SYNC_PAYLOAD).map(hexOf)[0], "01 08 02 00 00 00 00 00 00 00");
+  assertEquals(s.cmd(Op.SYNC, SYNC_PAYLOAD).map(hexOf), ["01 08 02 00 00 00 00 00 00 00"]);
   assertEquals(s.cmd(0x55).map(hexOf), ["01 55 02 00 00 00 00 00 ff 00"]);
   assertEquals(s.data(Op.FLASH_DATA, 0, new Uint8Array(4)).map(hexOf), [
     "01 03 02 00 00 00 00 00 c6 00",
