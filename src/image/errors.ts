@@ -1,0 +1,109 @@
+/**
+ * Errors of the image module: firmware images, partition tables, build
+ * folders and merged binaries. Codes are stable; messages are one line.
+ * @module
+ */
+
+import { EspdeltaError } from "../protocol/errors.ts";
+
+/**
+ * Codes of {@link ImageError}:
+ * - `EMPTY`: no bytes at all.
+ * - `BAD_MAGIC`: the first byte is not an image magic (0xE9, or 0xEA for ESP8266 v2).
+ * - `BAD_HEADER`: a header field is out of range (hash-appended byte not 0/1).
+ * - `TRUNCATED`: the file ends inside a header, a segment or before the checksum.
+ * - `TOO_MANY_SEGMENTS`: more than 16 segments.
+ * - `BAD_CHECKSUM`: the stored XOR checksum differs from the computed one.
+ * - `BAD_SHA256`: the appended SHA-256 digest is missing or wrong.
+ * - `WRONG_CHIP`: the extended header names another chip.
+ * - `UNKNOWN_CHIP`: a chip or target name espdelta does not know.
+ * - `BAD_ARGUMENT`: a flash mode, frequency or size the chip does not support.
+ * - `DETECT_NEEDED`: flash size "detect" without a detected size.
+ * - `OVERLAP`: merge-bin inputs share a flash sector.
+ * - `BAD_OFFSET`: a merge-bin input lies before the target offset.
+ * - `BAD_SPEC`: an image spec the writer cannot encode.
+ */
+export type ImageErrorCode =
+  | "EMPTY"
+  | "BAD_MAGIC"
+  | "BAD_HEADER"
+  | "TRUNCATED"
+  | "TOO_MANY_SEGMENTS"
+  | "BAD_CHECKSUM"
+  | "BAD_SHA256"
+  | "WRONG_CHIP"
+  | "UNKNOWN_CHIP"
+  | "BAD_ARGUMENT"
+  | "DETECT_NEEDED"
+  | "OVERLAP"
+  | "BAD_OFFSET"
+  | "BAD_SPEC";
+
+/** A firmware image (or merge-bin input) is malformed or does not fit the request. */
+export class ImageError extends EspdeltaError {
+  /** Narrowed code, see {@link ImageErrorCode}. */
+  declare readonly code: ImageErrorCode;
+  /** With a stable code and a one-line message. */
+  constructor(code: ImageErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+/**
+ * Codes of {@link PartitionError}:
+ * - `BAD_TABLE`: the binary table is malformed (length, magic, missing rows).
+ * - `BAD_MD5`: the MD5 row does not match the entries.
+ * - `CSV_SYNTAX`: a CSV field cannot be parsed.
+ * - `INVALID_PARTITION`: an entry breaks an ESP-IDF rule (alignment, size, flags).
+ * - `OVERLAP`: two partitions (or a partition and the table) overlap.
+ * - `DUPLICATE`: duplicate names, or more than one otadata.
+ * - `TOO_LARGE`: the table does not fit in 0xC00 bytes.
+ */
+export type PartitionErrorCode =
+  | "BAD_TABLE"
+  | "BAD_MD5"
+  | "CSV_SYNTAX"
+  | "INVALID_PARTITION"
+  | "OVERLAP"
+  | "DUPLICATE"
+  | "TOO_LARGE";
+
+/** A partition table (binary or CSV) breaks the ESP-IDF rules. */
+export class PartitionError extends EspdeltaError {
+  /** Narrowed code, see {@link PartitionErrorCode}. */
+  declare readonly code: PartitionErrorCode;
+  /** CSV line (1-based) the error is about, when there is one. */
+  readonly line?: number;
+  /** With a stable code, a one-line message and, for CSV, the line number. */
+  constructor(code: PartitionErrorCode, message: string, line?: number) {
+    super(code, line !== undefined ? `line ${line}: ${message}` : message);
+    if (line !== undefined) this.line = line;
+  }
+}
+
+/**
+ * Codes of {@link BuildDirError}:
+ * - `NOT_FOUND`: the folder or a file it names does not exist.
+ * - `BAD_JSON`: flasher_args.json is not valid JSON or lacks a field.
+ * - `UNKNOWN_LAYOUT`: the folder is not an ESP-IDF, PlatformIO or Arduino CLI output.
+ * - `AMBIGUOUS`: several PlatformIO environments or Arduino sketches; pick one.
+ * - `WRONG_CHIP`: the build is for another chip than the one asked for.
+ * - `NO_CHIP`: the chip cannot be told from the files.
+ */
+export type BuildDirErrorCode =
+  | "NOT_FOUND"
+  | "BAD_JSON"
+  | "UNKNOWN_LAYOUT"
+  | "AMBIGUOUS"
+  | "WRONG_CHIP"
+  | "NO_CHIP";
+
+/** A build folder cannot be turned into flash regions. */
+export class BuildDirError extends EspdeltaError {
+  /** Narrowed code, see {@link BuildDirErrorCode}. */
+  declare readonly code: BuildDirErrorCode;
+  /** With a stable code and a one-line message naming the file. */
+  constructor(code: BuildDirErrorCode, message: string) {
+    super(code, message);
+  }
+}
