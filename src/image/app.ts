@@ -225,6 +225,28 @@ export function detectImageTarget(bytes: Uint8Array): ImageTarget {
   return targetByChipId(bytes[12]) ?? esp8266;
 }
 
+/**
+ * Like {@link detectImageTarget}, but confirms the guess: an ESP8266 v1 image
+ * can look like an ESP32-family header (its first segment header sits where
+ * the chip id is), so when the detected reading does not validate (checksum,
+ * digest) and the ESP8266 reading does, ESP8266 wins. For picking the chip of
+ * a build output; image-info keeps esptool's plain rule.
+ */
+export function identifyImageTarget(bytes: Uint8Array): ImageTarget {
+  const guess = detectImageTarget(bytes);
+  if (guess.name === "esp8266") return guess;
+  const valid = (chip: string) => {
+    try {
+      parseImage(bytes, { chip });
+      return true;
+    } catch {
+      return false;
+    }
+  };
+  if (valid(guess.name) || !valid("esp8266")) return guess;
+  return IMAGE_TARGETS[0];
+}
+
 function badMagic(magic: number): ImageError {
   return new ImageError(
     "BAD_MAGIC",

@@ -3,6 +3,7 @@ import {
   checksumOffset,
   detectImageTarget,
   esp8266Crc32,
+  identifyImageTarget,
   imageChecksum,
   parseImage,
   sha256,
@@ -620,4 +621,19 @@ Deno.test("writer rejects what it cannot encode", () => {
     'unknown flash frequency "80m"',
   ]);
   assertOk(writeImage({ chip: "esp32c2", flashFreq: "60m", segments: [] })[3] === 0x2f);
+});
+
+Deno.test("identifyImageTarget confirms the guess: an ESP8266 image that looks like an ESP32-S31 one", () => {
+  const bin = writeImage({
+    chip: "esp8266",
+    segments: [{ loadAddress: 0x40100000, data: new Uint8Array(32) }],
+  });
+  // Byte 12 is the segment length (0x20, the ESP32-S31 chip id) and byte 23 is 0.
+  assertEquals(detectImageTarget(bin).name, "esp32s31");
+  assertEquals(identifyImageTarget(bin).name, "esp8266");
+  for (const r of REAL) assertEquals(identifyImageTarget(read(r.file)).name, r.target, r.file);
+  // Neither reading validates: esptool's guess stands.
+  const broken = bin.slice();
+  broken[bin.length - 1] ^= 0xff;
+  assertEquals(identifyImageTarget(broken).name, "esp32s31");
 });
