@@ -337,7 +337,8 @@ async function espIdf(buildDir: string, chip: ChipName | undefined): Promise<Bui
   }
   const bootRegion = regions.find((r) => r.kind === "bootloader");
   const appRegion = regions.find((r) => r.kind === "app");
-  const resolved = jsonChip ?? resolveChip(chip, [
+  // The images must agree with the chip flasher_args.json names (or the one asked for).
+  const resolved = resolveChip(jsonChip ?? chip, [
     ...(bootRegion ? [{ file: bootRegion.file!, data: bootRegion.data }] : []),
     ...(appRegion ? [{ file: appRegion.file!, data: appRegion.data }] : []),
     ...(!bootRegion && !appRegion ? [{ file }] : []),

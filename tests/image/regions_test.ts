@@ -124,6 +124,16 @@ Deno.test("ESP-IDF: one-line errors naming the file", async () => {
     let e = await assertRejects(() => regionsFromBuildDir(tmp, "esp32s3"), BuildDirError);
     assertEquals([e.code, e.message], ["WRONG_CHIP", `${json} is for ESP32-C3, not ESP32-S3`]);
 
+    // flasher_args.json and the images disagree.
+    const json0 = await Deno.readTextFile(json);
+    await Deno.writeTextFile(json, json0.replace('"chip": "esp32c3"', '"chip": "esp32s3"'));
+    e = await assertRejects(() => regionsFromBuildDir(tmp), BuildDirError);
+    assertEquals([e.code, e.message], [
+      "WRONG_CHIP",
+      `${join(build, "bootloader", "bootloader.bin")} is built for ESP32-C3, not ESP32-S3`,
+    ]);
+    await Deno.writeTextFile(json, json0);
+
     await Deno.remove(join(build, "demo.bin"));
     e = await assertRejects(() => regionsFromBuildDir(tmp), BuildDirError);
     assertEquals([e.code, e.message], [
