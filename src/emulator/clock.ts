@@ -1,0 +1,77 @@
+/**
+ * Time as the virtual device sees it. The device never calls setTimeout
+ * itself: it asks its clock, so tests can run reset sequences on a manual
+ * clock, and a later timing model (bytes paced at the baud rate, erase and
+ * program times) can schedule on the same clock.
+ * @module
+ */
+
+/** A source of time and one-shot timers. */
+export interface DeviceClock {
+  /** Milliseconds since an arbitrary origin. */
+  now(): number;
+  /** Calls `fn` after `ms` milliseconds; returns a function that cancels it. */
+  setTimer(ms: number, fn: () => void): () => void;
+}
+
+/** The host's real clock (performance.now and setTimeout). */
+export const realClock: DeviceClock = {
+  now: () => performance.now(),
+  setTimer(ms, fn) {
+    const id = setTimeout(fn, ms);
+    return () => clearTimeout(id);
+  },
+};
+
+/**
+ * A clock that only moves when told to: timers fire, in order, during
+ * {@link ManualClock.advance}. Nothing is left pending for Deno's timer
+ * sanitizer.
+ *
+ * @example
+ * ```ts
+ * import { ManualClock } from "./clock.ts";
+ * const clock = new ManualClock();
+ * let fired = false;
+ * clock.setTimer(5, () => fired = true);
+ * clock.advance(5); // fired === true
+ * ```
+ */
+export class ManualClock implements DeviceClock {
+  #now = 0;
+  #seq = 0;
+  #timers: { at: number; seq: number; fn: () => void }[] = [];
+
+  /** Current time in milliseconds. */
+  now(): number {
+    return this.#now;
+  }
+
+  /** Schedules `fn` at now + `ms`. */
+  setTimer(ms: number, fn: () => void): () => void {
+    const t = { at: this.#now + Math.max(0, ms), seq: this.#seq++, fn };
+    this.#timers.push(t);
+    return () => {
+      this.#timers = this.#timers.filter((x) => x !== t);
+    };
+  }
+
+  /** Moves time forward by `ms`, firing due timers in time order. */
+  advance(ms: number): void {
+    const end = this.#now + ms;
+    while (true) {
+      const due = this.#timers.filter((t) => t.at <= end)
+        .sort((a, b) => a.at - b.at || a.seq - b.seq)[0];
+      if (!due) break;
+      this.#timers = this.#timers.filter((t) => t !== due);
+      this.#now = due.at;
+      due.fn();
+    }
+    this.#now = end;
+  }
+
+  /** Timers not yet fired. */
+  get pending(): number {
+    return this.#timers.length;
+  }
+}
