@@ -1,41 +1,40 @@
 /**
- * An in-memory link to a virtual device: the host side is a {@link Port}, the
- * device side is the device's receive/transmit. DTR and RTS drive the board's
- * auto-reset circuit. When host and device baud rates differ, bytes arrive as
- * garbage, as on a real UART, so a client that forgets to switch after
- * CHANGE_BAUDRATE fails here as it would on a board.
+ * An in-memory link to a virtual device: the host side is a {@link Port},
+ * the device side is the device's receive/transmit. DTR and RTS drive the
+ * board's auto-reset circuit. Each direction carries its sender's baud
+ * rate; when host and device rates differ, bytes arrive as garbage, as on a
+ * real UART, so a client that forgets to switch after CHANGE_BAUDRATE fails
+ * here as it would on a board.
  * @module
  */
 
 import type { Port, Signals } from "../serial/port.ts";
 import type { VirtualDevice } from "./device.ts";
+import { garble, sameRate } from "./uart.ts";
 
-/** What a byte sent at the wrong baud rate turns into: never a SLIP delimiter or escape. */
-function garble(bytes: Uint8Array): Uint8Array {
-  return bytes.map((b) => (b * 7 + 3) & 0x7f);
-}
-
-/** A UART tolerates a few percent of clock mismatch; more than 3 % corrupts every byte. */
-function sameRate(a: number, b: number): boolean {
-  return Math.abs(a - b) <= 0.03 * Math.max(a, b);
+/** Options of {@link memoryPort}. */
+export interface MemoryPortOptions {
+  /** Host-side baud rate at open (default 115200). */
+  baud?: number;
 }
 
 /** Host side of the link. */
 class MemoryPort implements Port {
   readonly path: string;
   readonly hasModemLines = true;
-  #baud = 115200;
+  #baud: number;
   #device: VirtualDevice;
   #inbox: Uint8Array[] = [];
   #waiter: (() => void) | undefined;
   #closed = false;
 
-  constructor(device: VirtualDevice) {
+  constructor(device: VirtualDevice, options: MemoryPortOptions) {
     this.#device = device;
+    this.#baud = options.baud ?? 115200;
     this.path = `memory:${device.chip.name}`;
-    device.onTransmit((bytes) => {
+    device.onTransmit((bytes, baud) => {
       if (this.#closed) return;
-      this.#inbox.push(sameRate(this.#baud, device.baud) ? bytes.slice() : garble(bytes));
+      this.#inbox.push(sameRate(this.#baud, baud) ? bytes.slice() : garble(bytes));
       this.#wake();
     });
   }
@@ -56,7 +55,7 @@ class MemoryPort implements Port {
         const timer = setTimeout(() => {
           this.#waiter = undefined;
           resolve();
-        }, timeoutMs);
+        }, Math.max(0, timeoutMs));
         this.#waiter = () => {
           clearTimeout(timer);
           resolve();
@@ -78,8 +77,7 @@ class MemoryPort implements Port {
 
   write(data: Uint8Array): Promise<void> {
     if (this.#closed) return Promise.reject(new Error(`${this.path} is closed`));
-    const bytes = sameRate(this.#baud, this.#device.baud) ? data : garble(data);
-    this.#device.receive(bytes);
+    this.#device.receive(data.slice(), this.#baud);
     return Promise.resolve();
   }
 
@@ -98,7 +96,7 @@ class MemoryPort implements Port {
   }
 
   setSignals(signals: Signals): Promise<void> {
-    this.#device.setLines(signals);
+    if (!this.#closed) this.#device.setLines(signals);
     return Promise.resolve();
   }
 
@@ -114,7 +112,9 @@ class MemoryPort implements Port {
 }
 
 /**
- * The host side of an in-memory link to `device`.
+ * The host side of an in-memory link to `device`, path `memory:<chip>`.
+ * Writes reach the device at once; the device's output waits in the port
+ * until read. Closing resolves a pending read with no bytes.
  *
  * @example
  * ```ts
@@ -124,6 +124,6 @@ class MemoryPort implements Port {
  * await port.close();
  * ```
  */
-export function memoryPort(device: VirtualDevice): Port {
-  return new MemoryPort(device);
+export function memoryPort(device: VirtualDevice, options: { baud?: number } = {}): Port {
+  return new MemoryPort(device, options);
 }
