@@ -7,8 +7,7 @@
  * not public; esptool's documentation names the codes, and esptool's older
  * documentation and esp-serial-flasher describe 0x05 as "parameters or
  * length field is invalid". From that:
- * - 0x05: an opcode this ROM lacks (sent 8 times, as esptool and esptool-js
- *   both say the ROM does), a payload of the wrong length for the opcode, a
+ * - 0x05: an opcode this ROM lacks, a payload of the wrong length for the opcode, a
  *   size field that disagrees with the frame, a *_DATA length word other
  *   than size − 16, a block other than the announced block size, a sequence
  *   number out of order or beyond the announced block count, a zero block
@@ -27,6 +26,12 @@
  *   more data follows its end; 0x0C: its Adler-32 does not match.
  * - 0x0E: MEM_DATA past the MEM_BEGIN size, a MEM_BEGIN over 512 KiB, or
  *   MEM_END after an incomplete upload (the code is not started).
+ *
+ * Decision: an opcode the ROM lacks gets one reply. Comments in esptool (v5)
+ * and esptool-js say the ROM repeats it 8 times, but esptool v4.8.1's own
+ * chip detection, run against this device with 8 echoed replies, fails on the
+ * ESP32 (GET_SECURITY_INFO leaves 7 error frames that its next READ_REG takes
+ * for "secure download mode"), while it works on real boards.
  *
  * Decision: ROMs after the ESP32 take FLASH_BEGIN / FLASH_DEFL_BEGIN with the
  * fifth `encrypted` word only (20 bytes); 16 bytes is 0x05. esptool always
@@ -113,13 +118,9 @@ export class RomLoader {
     const size = readU16(frame, 2);
     const check = readU32(frame, 4);
     const data = frame.subarray(8);
-    if (!this.#supports(op)) {
-      // An opcode this ROM lacks: the invalid-message reply, eight times.
-      this.#core.record(op, 0x100 | RomErr.INVALID_FORMAT);
-      for (let i = 0; i < 8; i++) this.#send(op, new Uint8Array(), RomErr.INVALID_FORMAT);
-      return;
+    if (!this.#supports(op) || size !== data.length) {
+      return this.#reply(op, new Uint8Array(), RomErr.INVALID_FORMAT);
     }
-    if (size !== data.length) return this.#reply(op, new Uint8Array(), RomErr.INVALID_FORMAT);
     this.#command(op, data, check);
   }
 
