@@ -76,13 +76,39 @@ export {
 export {
   type CommandRecord,
   type DeviceMode,
+  RomErr,
+  StubErr,
   VirtualDevice,
   type VirtualDeviceOptions,
 } from "./src/emulator/device.ts";
+export { type DeviceClock, ManualClock, realClock } from "./src/emulator/clock.ts";
 export { NorFlash } from "./src/emulator/flash.ts";
 export { memoryPort } from "./src/emulator/memory.ts";
 export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";
 export { type Served, servePty } from "./src/emulator/pty.ts";
+
+// Images, partition tables, build folders.
+export { detectImageTarget, identifyImageTarget, parseImage, writeImage } from "./src/image/app.ts";
+export type * from "./src/image/app.ts";
+export type * from "./src/image/app_desc.ts";
+export type * from "./src/image/targets.ts";
+export { formatImageInfo } from "./src/image/info.ts";
+export { patchFlashParams } from "./src/image/patch.ts";
+export type * from "./src/image/patch.ts";
+export { mergeBin } from "./src/image/merge.ts";
+export type * from "./src/image/merge.ts";
+export {
+  formatPartitionCsv,
+  parsePartitionCsv,
+  parsePartitionTable,
+  verifyPartitions,
+  writePartitionTable,
+} from "./src/image/partitions.ts";
+export type * from "./src/image/partitions.ts";
+export { nameRegions, regionsFromBuildDir } from "./src/image/regions.ts";
+export type * from "./src/image/regions.ts";
+export { BuildDirError, ImageError, PartitionError } from "./src/image/errors.ts";
+export type * from "./src/image/errors.ts";
 
 // Chips and protocol building blocks.
 export {

@@ -20,6 +20,9 @@ export function register(program: Command, out: () => Output): void {
     .description("show what flash would write, without writing (device MD5s only)")
     .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
     .option("--full", "plan a full write of every region")
+    .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
+    .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
+    .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...")
     .addHelpText(
       "after",
       "\nExamples:\n  espdelta -p /dev/ttyUSB0 plan build/\n" +
@@ -29,7 +32,11 @@ export function register(program: Command, out: () => Output): void {
       const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
       const o = out();
       await withSession(g, o, async ({ loader, chip, flashSize }) => {
-        const regions = await resolveInputs(inputs, chip.name);
+        const regions = await resolveInputs(inputs, chip.name, {
+          ...opts,
+          detectedFlashSize: flashSize,
+          out: o,
+        });
         const plan = await planFlash(loader, regions, {
           flashSize,
           baud: g.baud ?? DEFAULT_BAUD,
@@ -45,6 +52,9 @@ export function register(program: Command, out: () => Output): void {
     .description("write only what differs: plan by device MD5, write, verify, reset")
     .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
     .option("--full", "write every region whole (for comparison)")
+    .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
+    .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
+    .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...")
     .addHelpText(
       "after",
       "\nExamples:\n  espdelta -p /dev/ttyUSB0 flash build/\n" +
@@ -55,7 +65,11 @@ export function register(program: Command, out: () => Output): void {
       const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
       const o = out();
       await withSession(g, o, async ({ loader, chip, flashSize }) => {
-        const regions = await resolveInputs(inputs, chip.name);
+        const regions = await resolveInputs(inputs, chip.name, {
+          ...opts,
+          detectedFlashSize: flashSize,
+          out: o,
+        });
         const plan = await planFlash(loader, regions, {
           flashSize,
           baud: g.baud ?? DEFAULT_BAUD,

@@ -11,7 +11,9 @@
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { Output } from "./output.ts";
-import { parseBaud, parseChip, parseCount } from "./args.ts";
+import { parseBaud, parseChip, parseCount, UsageError } from "./args.ts";
+import { BuildDirError, ImageError, PartitionError } from "../image/errors.ts";
+import { RegionError } from "../plan/validate.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
 /** Exit codes of the CLI. */
@@ -67,6 +69,12 @@ const USAGE_CODES = new Set([
 
 /** Maps an error to an exit code. */
 export function exitCodeFor(e: unknown): number {
+  if (
+    e instanceof ImageError || e instanceof PartitionError || e instanceof BuildDirError ||
+    e instanceof RegionError || e instanceof UsageError
+  ) {
+    return ExitCode.USAGE;
+  }
   if (e instanceof EspdeltaError) {
     if (e.code === "VERIFY_MISMATCH") return ExitCode.VERIFY;
     if (USAGE_CODES.has(e.code)) return ExitCode.USAGE;
@@ -137,6 +145,8 @@ export async function buildProgram(out: () => Output): Promise<Command> {
     import("./flash.ts"),
     import("./emulate.ts"),
     import("./demo.ts"),
+    import("./image_info.ts"),
+    import("./merge_bin.ts"),
   ]);
   for (const m of modules) m.register(program, out);
   return program;

@@ -14,15 +14,19 @@ import { regionsFromPairs } from "./files.ts";
 import type { GlobalOptions } from "./main.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
+import { resolveInputs } from "./inputs.ts";
 
 /** Registers the command. */
 export function register(program: Command, out: () => Output): void {
   program.command("write-flash")
     .description("write whole files to flash (no delta), then verify by MD5")
-    .argument("<addr-file...>", "ADDRESS FILE pairs")
+    .argument("<addr-file...>", "ADDRESS FILE pairs (or a build folder)")
     .option("-z, --compress", "compress data on the wire (default when the loader supports it)")
     .option("-u, --no-compress", "send data uncompressed")
     .option("-e, --erase-all", "erase the whole flash first (stub only)")
+    .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
+    .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
+    .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...")
     .addHelpText(
       "after",
       "\nExample:\n  espdelta -p socket://127.0.0.1:5555 write-flash 0x1000 bootloader.bin " +
@@ -31,8 +35,14 @@ export function register(program: Command, out: () => Output): void {
     .action(async (args, opts, cmd) => {
       const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
       const o = out();
-      const regions = await regionsFromPairs(parsePairs(args));
+      // Read the files before connecting, so a missing one never touches the device.
+      if (args.length !== 1) await regionsFromPairs(parsePairs(args));
       await withSession(g, o, async ({ loader, chip, flashSize }) => {
+        const regions = await resolveInputs(args, chip.name, {
+          ...opts,
+          detectedFlashSize: flashSize,
+          out: o,
+        });
         const sorted = validateRegions(regions, chip, flashSize);
         if (opts.eraseAll) {
           o.info("Erasing flash (this may take a while)...");

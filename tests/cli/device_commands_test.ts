@@ -116,11 +116,11 @@ Deno.test("bad input: one-line errors, exit code 2, device untouched", async () 
       ],
       [
         ["-p", url, "write-flash", "0x1010", `${FW}bootloader_esp32.bin`],
-        "error: bootloader_esp32 at 0x1010: offset is not a multiple of 0x1000; flash regions start on 4 KiB sector boundaries",
+        "error: bootloader at 0x1010: offset is not a multiple of 0x1000; flash regions start on 4 KiB sector boundaries",
       ],
       [
         ["-p", url, "write-flash", "0x0", `${FW}bootloader_esp32s3.bin`],
-        "error: bootloader_esp32s3 at 0x0: image is built for ESP32-S3, but the device is ESP32; rebuild for ESP32 or pick the right file",
+        "error: bootloader at 0x0: image is built for ESP32-S3, but the device is ESP32; rebuild for ESP32 or pick the right file",
       ],
       [
         ["-p", url, "--chip", "esp33", "chip-id"],

@@ -19,14 +19,14 @@ Deno.test("flash: full first, verify-skip next, one sector after a one-byte chan
     const first = await espdelta(args);
     assertEquals([first.code, first.stdout.trim().split("\n").at(-1)], [
       0,
-      "full: bootloader_esp32 0x1000 (2 of 2 sectors), app 0x10000 (48 of 48 sectors)",
+      "full: bootloader 0x1000 (2 of 2 sectors), app 0x10000 (48 of 48 sectors)",
     ]);
 
     device.flash.resetCounters();
     const again = await espdelta(args);
     assertEquals(
       again.stdout.trim().split("\n").at(-1),
-      "verify-skip: 2 regions already on the device (bootloader_esp32, app)",
+      "verify-skip: 2 regions already on the device (bootloader, app)",
     );
     assertEquals(device.flash.touchedSectors(), []);
 
@@ -54,7 +54,7 @@ Deno.test("flash: full first, verify-skip next, one sector after a one-byte chan
     const outcome = events.at(-1);
     assertEquals(outcome.outcome, "selective");
     assertEquals(outcome.regions, [
-      { name: "bootloader_esp32", offset: 0x1000, sectors: 2, written: 0, ranges: [] },
+      { name: "bootloader", offset: 0x1000, sectors: 2, written: 0, ranges: [] },
       { name: "app", offset: 0x10000, sectors: 48, written: 1, ranges: [[0x21, 1]] },
     ]);
     assertEquals(device.flash.touchedSectors(), [0x31]);
