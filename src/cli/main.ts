@@ -31,10 +31,8 @@ export interface GlobalOptions {
   before: string;
   /** Reset after the command. */
   after: string;
-  /** False with --no-stub. */
-  stub: boolean;
-  /** Stub JSON file. */
-  stubFile?: string;
+  /** A stub JSON file with --stub FILE, false with --no-stub, else undefined (look up). */
+  stub?: string | false;
   /** Trace packets. */
   trace?: boolean;
   /** Connect attempts. */
@@ -65,6 +63,7 @@ const USAGE_CODES = new Set([
   "PORT_BUSY",
   "PERMISSION_DENIED",
   "NO_PORT",
+  "BAD_STUB",
 ]);
 
 /** Maps an error to an exit code. */
@@ -119,8 +118,8 @@ export async function buildProgram(out: () => Output): Promise<Command> {
         .choices(["hard-reset", "soft-reset", "no-reset", "no-reset-stub", "watchdog-reset"])
         .default("hard-reset"),
     )
+    .option("--stub <file>", "flasher stub JSON in esptool's format (default: looked up)")
     .option("--no-stub", "stay with the ROM loader; do not upload a flasher stub")
-    .option("--stub-file <file>", "flasher stub JSON in esptool's format")
     .option("--trace", "print every packet sent and received")
     .addOption(
       new Option("--connect-attempts <n>", "reset and sync attempts").default(7)

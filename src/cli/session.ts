@@ -54,7 +54,7 @@ export async function openSession(
   let loader: Loader;
   try {
     out.trace(`port ${path} opened at 115200 baud`);
-    const stub = g.stub ? await loadStub(g, chipArg === "auto" ? undefined : chipArg, out) : false;
+    const stub = g.stub === false ? false : await loadStub(g, out);
     loader = await connect(port, {
       chip: chipArg === "auto" ? undefined : chipArg,
       reset: g.before as "default-reset" | "no-reset" | "no-reset-no-sync",

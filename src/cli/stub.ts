@@ -1,10 +1,10 @@
 /**
- * The stub option of the CLI: `--stub-file`, else the lookup of
+ * The stub option of the CLI: `--stub FILE`, else the lookup of
  * src/loader/stubs.ts, else (`--no-stub`) the ROM loader.
  * @module
  */
 
-import type { ChipInfo, ChipName } from "../chips/chips.ts";
+import type { ChipInfo } from "../chips/chips.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { parseStubJson, type StubImage } from "../loader/stub.ts";
 import { findStub } from "../loader/stubs.ts";
@@ -14,26 +14,25 @@ import type { Output } from "./output.ts";
 /** The stub option for connect(): a file, the lookup, or none. */
 export async function loadStub(
   g: GlobalOptions,
-  _chip: ChipName | undefined,
   out: Output,
 ): Promise<StubImage | ((chip: ChipInfo) => Promise<StubImage | undefined>)> {
-  if (g.stubFile) {
+  if (typeof g.stub === "string") {
     let text: string;
     try {
-      text = await Deno.readTextFile(g.stubFile);
+      text = await Deno.readTextFile(g.stub);
     } catch (e) {
       throw new EspdeltaError(
         "FILE_NOT_FOUND",
-        `cannot read stub ${g.stubFile}: ${(e as Error).message}`,
+        `cannot read stub ${g.stub}: ${(e as Error).message}`,
       );
     }
     let json: unknown;
     try {
       json = JSON.parse(text);
     } catch {
-      throw new EspdeltaError("BAD_STUB", `${g.stubFile} is not valid JSON`);
+      throw new EspdeltaError("BAD_STUB", `${g.stub} is not valid JSON`);
     }
-    return parseStubJson(json, g.stubFile);
+    return parseStubJson(json, g.stub);
   }
   return (chip: ChipInfo) =>
     findStub(chip.name, { trace: (l) => out.trace(l), warn: (l) => out.warn(l) });

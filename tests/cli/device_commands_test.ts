@@ -171,3 +171,28 @@ Deno.test("every command has --help with an example", async () => {
     assertOk(/Examples?:\n {2}espdelta /.test(h.stdout), `${c} --help has an example`);
   }
 });
+
+Deno.test("--stub FILE uploads that stub; --no-stub stays on the ROM; a bad stub file is exit 2", async () => {
+  await withDevice("esp32c3", async (url, device) => {
+    const dir = await Deno.makeTempDir();
+    try {
+      const m = await import("esptool-js/lib/targets/stub_flasher/esp32c3.json", {
+        with: { type: "json" },
+      });
+      const file = `${dir}/stub.json`;
+      await Deno.writeTextFile(file, JSON.stringify(m.default));
+      const withFile = await espdelta(["-p", url, "--stub", file, "--trace", "read-mac"]);
+      assertEquals(withFile.stdout.split("\n")[0], `Connected to ESP32-C3 on ${url} (stub)`);
+      assertEquals(device.mode, "stub");
+      const bad = `${dir}/bad.json`;
+      await Deno.writeTextFile(bad, '{"entry": 1}');
+      const r = await espdelta(["-p", url, "--stub", bad, "read-mac"]);
+      assertEquals([r.code, r.stderr.trim()], [
+        2,
+        `error: ${bad}: field 'text' must be a base64 string`,
+      ]);
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  });
+});
