@@ -44,6 +44,7 @@ export { RegionError, validateRegions } from "./src/plan/validate.ts";
 
 // The device session.
 export {
+  type AfterReset,
   type BeforeReset,
   connect,
   ConnectError,
@@ -60,6 +61,14 @@ export { type Clock, FrameReader } from "./src/loader/frames.ts";
 // Ports.
 export type { Port, Signals } from "./src/serial/port.ts";
 export { openPort } from "./src/serial/open.ts";
+export {
+  describePort,
+  guessBridge,
+  isUsbJtagSerial,
+  listPorts,
+  pickPort,
+  type PortInfo,
+} from "./src/serial/list.ts";
 export {
   classicSteps,
   hardResetSteps,
@@ -120,6 +129,8 @@ export {
   type MacLayout,
   normalizeChipName,
   type RomCaps,
+  RTC_WDT_WKEY,
+  type RtcWdt,
   type SpiRegs,
 } from "./src/chips/chips.ts";
 export { DeviceError, EspdeltaError, ProtocolError, TimeoutError } from "./src/protocol/errors.ts";

@@ -91,7 +91,28 @@ export interface ChipInfo {
   flashSizes: Readonly<Record<number, number>>;
   /** Flash frequency name -> code (header byte 3, low nibble). */
   flashFreqs: Readonly<Record<string, number>>;
+  /** RTC watchdog registers esptool's watchdog reset programs; absent where it has none. */
+  rtcWdt?: RtcWdt;
 }
+
+/** The RTC watchdog registers used for `--after watchdog-reset`. */
+export interface RtcWdt {
+  /** WDTCONFIG0: enable bit 31, stage actions. */
+  config0: number;
+  /** WDTCONFIG1: stage 0 timeout in slow-clock ticks. */
+  config1: number;
+  /** Write-protect register; {@link RTC_WDT_WKEY} unlocks it. */
+  wprotect: number;
+}
+
+/** Key that unlocks the RTC watchdog registers. */
+export const RTC_WDT_WKEY = 0x50d83aa1;
+
+const wdt = (base: number, c0: number, c1: number, wp: number): RtcWdt => ({
+  config0: base + c0,
+  config1: base + c1,
+  wprotect: base + wp,
+});
 
 /** ROM word whose content tells older chips apart. */
 export const CHIP_DETECT_MAGIC_REG = 0x40001000;
@@ -213,6 +234,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptedWriteAlign: 16,
     flashSizes: ESP32_SIZES,
     flashFreqs: FREQ_CLASSIC,
+    rtcWdt: wdt(0x3f408000, 0x94, 0x98, 0xac),
   },
   esp32s3: {
     name: "esp32s3",
@@ -229,6 +251,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptedWriteAlign: 16,
     flashSizes: ESP32_SIZES,
     flashFreqs: FREQ_CLASSIC,
+    rtcWdt: wdt(0x60008000, 0x98, 0x9c, 0xb0),
   },
   esp32c2: {
     name: "esp32c2",
@@ -246,6 +269,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptedWriteAlign: 16,
     flashSizes: ESP32_SIZES,
     flashFreqs: { "30m": 0x0, "20m": 0x1, "15m": 0x2, "60m": 0xf },
+    rtcWdt: wdt(0x60008000, 0x84, 0x88, 0x9c),
   },
   esp32c3: {
     name: "esp32c3",
@@ -262,6 +286,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptedWriteAlign: 16,
     flashSizes: ESP32_SIZES,
     flashFreqs: FREQ_CLASSIC,
+    rtcWdt: wdt(0x60008000, 0x90, 0x94, 0xa8),
   },
   esp32c5: {
     name: "esp32c5",
@@ -278,6 +303,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptedWriteAlign: 16,
     flashSizes: ESP32_SIZES,
     flashFreqs: { "40m": 0x0, "20m": 0x2, "80m": 0xf },
+    rtcWdt: wdt(0x600b1c00, 0x0, 0x4, 0x18),
   },
   esp32c6: {
     name: "esp32c6",
@@ -295,6 +321,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     flashSizes: ESP32_SIZES,
     // esptool maps "80m" to code 0 on the C6 to work around a ROM divider bug.
     flashFreqs: { "40m": 0x0, "20m": 0x2, "80m": 0x0 },
+    rtcWdt: wdt(0x600b1c00, 0x0, 0x4, 0x18),
   },
   esp32h2: {
     name: "esp32h2",
@@ -311,6 +338,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptedWriteAlign: 16,
     flashSizes: ESP32_SIZES,
     flashFreqs: { "24m": 0x0, "16m": 0x1, "12m": 0x2, "48m": 0xf },
+    rtcWdt: wdt(0x600b1c00, 0x0, 0x4, 0x1c),
   },
   esp32p4: {
     name: "esp32p4",
@@ -328,6 +356,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptedWriteAlign: 16,
     flashSizes: ESP32_SIZES,
     flashFreqs: FREQ_CLASSIC,
+    rtcWdt: wdt(0x50116000, 0x0, 0x4, 0x18),
   },
 };
 

@@ -33,6 +33,8 @@ export interface GlobalOptions {
   after: string;
   /** A stub JSON file with --stub FILE, false with --no-stub, else undefined (look up). */
   stub?: string | false;
+  /** Custom reset sequence. */
+  resetSequence?: string;
   /** Trace packets. */
   trace?: boolean;
   /** Connect attempts. */
@@ -63,6 +65,7 @@ const USAGE_CODES = new Set([
   "PORT_BUSY",
   "PERMISSION_DENIED",
   "NO_PORT",
+  "AMBIGUOUS_PORT",
   "BAD_STUB",
 ]);
 
@@ -120,6 +123,10 @@ export async function buildProgram(out: () => Output): Promise<Command> {
     )
     .option("--stub <file>", "flasher stub JSON in esptool's format (default: looked up)")
     .option("--no-stub", "stay with the ROM loader; do not upload a flasher stub")
+    .option(
+      "--reset-sequence <seq>",
+      "custom reset before connecting, e.g. D0|R1|W0.1|D1|R0|W0.05|D0",
+    )
     .option("--trace", "print every packet sent and received")
     .addOption(
       new Option("--connect-attempts <n>", "reset and sync attempts").default(7)
@@ -146,6 +153,7 @@ export async function buildProgram(out: () => Output): Promise<Command> {
     import("./demo.ts"),
     import("./image_info.ts"),
     import("./merge_bin.ts"),
+    import("./ports.ts"),
   ]);
   for (const m of modules) m.register(program, out);
   return program;

@@ -5,8 +5,16 @@
  */
 
 import type { ChipInfo } from "../chips/chips.ts";
-import { connect, type Loader } from "../loader/loader.ts";
+import { type AfterReset, type BeforeReset, connect, type Loader } from "../loader/loader.ts";
 import { openPort } from "../serial/open.ts";
+import {
+  describePort,
+  isUsbJtagSerial,
+  listPorts,
+  pickPort,
+  type PortInfo,
+} from "../serial/list.ts";
+import { parseResetSequence, runSequence } from "../serial/reset.ts";
 import type { Port } from "../serial/port.ts";
 import { parseChip, UsageError } from "./args.ts";
 import type { GlobalOptions } from "./main.ts";
@@ -30,14 +38,28 @@ export interface Session {
   close(ok?: boolean): Promise<void>;
 }
 
-/** The single port named by the options (or the error why there is none). */
-export function singlePort(g: GlobalOptions): string {
+/**
+ * The single port named by the options; with none, the single port that
+ * looks like an ESP board (or an error listing the candidates).
+ */
+export async function singlePort(g: GlobalOptions, out: Output): Promise<string> {
   const ports = g.port ?? [];
   if (ports.length === 1) return ports[0];
   if (ports.length === 0) {
-    throw new UsageError(
-      "no port given: use -p /dev/ttyUSB0, -p socket://host:port, or set ESPDELTA_PORT",
-    );
+    let found: PortInfo[];
+    try {
+      found = await listPorts();
+    } catch {
+      found = [];
+    }
+    if (found.length === 0) {
+      throw new UsageError(
+        "no port given: use -p /dev/ttyUSB0, -p socket://host:port, or set ESPDELTA_PORT",
+      );
+    }
+    const picked = pickPort(found);
+    out.info(`Using ${describePort(picked)}`);
+    return picked.path;
   }
   throw new UsageError(`this command takes one port; got ${ports.length}`);
 }
@@ -51,13 +73,26 @@ export async function openSession(
 ): Promise<Session> {
   const chipArg = parseChip(g.chip);
   const port = await openPort(path, { baud: 115200 });
+  let before = g.before as BeforeReset;
+  if (before === "default-reset" && path.startsWith("/dev/")) {
+    // Espressif's USB-Serial/JTAG gets its own sequence, as esptool picks it.
+    const info = (await listPorts().catch(() => [])).find((p) => p.path === path);
+    if (info && isUsbJtagSerial(info)) before = "usb-reset";
+  }
   let loader: Loader;
+  let strategy = "none";
   try {
     out.trace(`port ${path} opened at 115200 baud`);
     const stub = g.stub === false ? false : await loadStub(g, out);
     loader = await connect(port, {
       chip: chipArg === "auto" ? undefined : chipArg,
-      reset: g.before as "default-reset" | "no-reset" | "no-reset-no-sync",
+      reset: g.resetSequence
+        ? ((steps) => (p) => runSequence(p, steps))(parseResetSequence(g.resetSequence))
+        : before,
+      onReset: (name) => {
+        strategy = name;
+        out.trace(`reset: ${name}`);
+      },
       attempts: g.connectAttempts,
       stub,
       baud: g.baud ?? DEFAULT_BAUD,
@@ -69,7 +104,13 @@ export async function openSession(
   }
   const chip = loader.chip;
   out.info(`Connected to ${chip.displayName} on ${path}${loader.isStub ? " (stub)" : ""}`);
-  out.event("connected", { port: path, chip: chip.name, stub: loader.isStub, baud: port.baud });
+  out.event("connected", {
+    port: path,
+    chip: chip.name,
+    stub: loader.isStub,
+    baud: port.baud,
+    reset: strategy,
+  });
   let flashSize = 4 * 1024 * 1024;
   if (options.needFlashSize) {
     const detected = await loader.detectFlashSize();
@@ -84,7 +125,10 @@ export async function openSession(
     close: async (ok = true) => {
       try {
         // After a failure the chip stays in the loader, as esptool leaves it.
-        if (ok && g.after === "hard-reset") await loader.hardReset();
+        if (ok) {
+          const note = await loader.after(g.after as AfterReset);
+          if (note) out.trace(note);
+        }
       } finally {
         await loader.close();
         await port.close();
@@ -100,7 +144,7 @@ export async function withSession<T>(
   fn: (s: Session) => Promise<T>,
   options: { needFlashSize?: boolean } = {},
 ): Promise<T> {
-  const s = await openSession(g, out, singlePort(g), options);
+  const s = await openSession(g, out, await singlePort(g, out), options);
   let result: T;
   try {
     result = await fn(s);

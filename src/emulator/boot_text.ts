@@ -10,7 +10,7 @@
 import type { ChipName } from "../chips/chips.ts";
 
 /** Why the chip (re)started. */
-export type ResetCause = "poweron" | "external" | "software";
+export type ResetCause = "poweron" | "external" | "software" | "watchdog";
 
 /** The boot log a ROM prints, and the baud rate it prints it at. */
 export interface BootText {
@@ -60,7 +60,11 @@ export function bootText(chip: ChipName, download: boolean, cause: ResetCause): 
     return { text: `ets Jun  8 2016 00:22:57\r\n\r\n${rst},${boot}`, baud: 115200 };
   }
   const [rom, build] = BANNERS[chip]!;
-  const rst = cause === "software" ? "rst:0x3 (RTC_SW_SYS_RST)" : "rst:0x1 (POWERON)";
+  const rst = cause === "software"
+    ? "rst:0x3 (RTC_SW_SYS_RST)"
+    : cause === "watchdog"
+    ? "rst:0x10 (RTCWDT_RTC_RST)"
+    : "rst:0x1 (POWERON)";
   // Strap bits: 0x08 = main boot pin, 0x04 = secondary pin (S2/S3 want it low, later chips high).
   const secondary = chip === "esp32s2" || chip === "esp32s3" ? 0 : 4;
   const boot = download

@@ -258,6 +258,8 @@ export class VirtualDevice {
   dispose(): void {
     this.#cancelEnTimer?.();
     this.#cancelEnTimer = undefined;
+    this.#cancelWdt?.();
+    this.#cancelWdt = undefined;
   }
 
   /**
@@ -315,8 +317,26 @@ export class VirtualDevice {
       jedecId: this.#jedecId,
       xtalHz: this.#xtalHz,
       romXtalEstimateHz: this.#romXtalEstimateHz,
+      onWatchdog: (ticks) => this.#armWatchdog(ticks),
     });
   }
+
+  /**
+   * The RTC watchdog resets the whole chip, straps included, after its
+   * timeout (ticks of the ~150 kHz slow clock), as esptool's watchdog reset
+   * relies on when USB-JTAG cannot pulse EN.
+   */
+  #armWatchdog(ticks: number): void {
+    this.#cancelWdt?.();
+    const ms = Math.max(1, Math.round(ticks / 150));
+    this.#cancelWdt = this.#clock.setTimer(ms, () => {
+      this.#cancelWdt = undefined;
+      const bootLow = this.#lines.dtr && !this.#lines.rts;
+      this.#boot(bootLow ? "download" : "flash", "watchdog");
+    });
+  }
+
+  #cancelWdt: (() => void) | undefined;
 
   #makeCore(): DeviceCore {
     // deno-lint-ignore no-this-alias
@@ -360,6 +380,8 @@ export class VirtualDevice {
   }
 
   #boot(mode: "download" | "flash", cause: ResetCause): void {
+    this.#cancelWdt?.();
+    this.#cancelWdt = undefined;
     this.#receiver.reset();
     this.#after = [];
     this.#segments = [];

@@ -6,7 +6,7 @@
  * @module
  */
 
-import { CHIP_DETECT_MAGIC_REG, type ChipInfo } from "../chips/chips.ts";
+import { CHIP_DETECT_MAGIC_REG, type ChipInfo, RTC_WDT_WKEY } from "../chips/chips.ts";
 
 const SPI_CMD_USR = 1 << 18;
 
@@ -36,6 +36,8 @@ export interface RegisterOptions {
   xtalHz: number;
   /** ESP32 only: the crystal frequency its ROM believes (from the 8 MHz clock). */
   romXtalEstimateHz: number;
+  /** Called when the unlocked RTC watchdog is enabled, with its stage-0 timeout in ticks. */
+  onWatchdog?: (ticks: number) => void;
 }
 
 /** Register state of one virtual chip. */
@@ -44,11 +46,13 @@ export class Registers {
   readonly #values = new Map<number, number>();
   readonly #jedecId: number;
   readonly #uartClockHz: number;
+  readonly #onWatchdog?: (ticks: number) => void;
 
   /** Fills the map for `chip`. */
   constructor(chip: ChipInfo, options: RegisterOptions) {
     this.#chip = chip;
     this.#jedecId = options.jedecId;
+    this.#onWatchdog = options.onWatchdog;
     // The ESP8266 UART is clocked at twice the crystal (esptool divides by 2).
     this.#uartClockHz = options.xtalHz * (chip.name === "esp8266" ? 2 : 1);
     this.#values.set(CHIP_DETECT_MAGIC_REG, chip.magicValues[0] >>> 0);
@@ -120,6 +124,13 @@ export class Registers {
     const next = ((old & ~mask) | (value & mask)) >>> 0;
     this.#values.set(a, next);
     if (a === this.#chip.spi.base && (next & SPI_CMD_USR)) this.#runSpiCommand();
+    const wdt = this.#chip.rtcWdt;
+    if (
+      wdt && a === wdt.config0 && (next & 0x80000000) !== 0 &&
+      this.read(wdt.wprotect) === RTC_WDT_WKEY
+    ) {
+      this.#onWatchdog?.(this.read(wdt.config1));
+    }
   }
 
   #runSpiCommand(): void {

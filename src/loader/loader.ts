@@ -16,6 +16,7 @@ import {
   CHIPS,
   flashSizeFromJedec,
   macFromWords,
+  RTC_WDT_WKEY,
 } from "../chips/chips.ts";
 import { hex, readU32, toHex, words } from "../protocol/bytes.ts";
 import { DeviceError, EspdeltaError, ProtocolError, TimeoutError } from "../protocol/errors.ts";
@@ -50,6 +51,14 @@ import {
   SYNC_TIMEOUT_MS,
   timeoutForSize,
 } from "./timeouts.ts";
+
+/** What to do after the command, by esptool v5's names. */
+export type AfterReset =
+  | "hard-reset"
+  | "soft-reset"
+  | "no-reset"
+  | "no-reset-stub"
+  | "watchdog-reset";
 
 /** How to reset before connecting. */
 export type BeforeReset = "default-reset" | "usb-reset" | "no-reset" | "no-reset-no-sync";
@@ -553,6 +562,66 @@ export class Loader {
     if (!this.port.hasModemLines) return false;
     await runSequence(this.port, hardResetSteps(), (ms) => this.#clock.sleep(ms));
     return true;
+  }
+
+  /**
+   * Resets through the RTC watchdog (esptool's watchdog reset): a full chip
+   * reset that re-samples the strap pins, for ports that cannot pulse EN
+   * (USB-Serial/JTAG). Not available on the ESP8266 and ESP32.
+   */
+  async watchdogReset(): Promise<void> {
+    const wdt = this.#chip.rtcWdt;
+    if (!wdt) {
+      throw new UnsupportedError(
+        `watchdog reset is not supported on ${this.#chip.displayName}; use --after hard-reset`,
+      );
+    }
+    await this.writeReg(wdt.wprotect, RTC_WDT_WKEY);
+    await this.writeReg(wdt.config1, 2000);
+    await this.writeReg(wdt.config0, ((1 << 31) | (5 << 28) | (1 << 8) | 2) >>> 0);
+    await this.writeReg(wdt.wprotect, 0);
+    await this.#clock.sleep(500);
+  }
+
+  /**
+   * Soft reset: run the app without a reset line. The ESP8266 stub runs it
+   * directly; the ESP8266 ROM leaves its loader for the app; other chips
+   * cannot (as in esptool).
+   */
+  async softReset(): Promise<void> {
+    if (this.#chip.name !== "esp8266") {
+      throw new UnsupportedError(
+        `soft reset is only supported on the ESP8266; use --after hard-reset or watchdog-reset`,
+      );
+    }
+    if (this.#stub) {
+      await this.#send(encodeCommand(Op.RUN_USER_CODE, new Uint8Array()));
+      return;
+    }
+    await this.command(Op.FLASH_BEGIN, words(0, 0, Sizes.ROM_FLASH_BLOCK, 0));
+    await this.command(Op.FLASH_END, words(1));
+  }
+
+  /**
+   * What to do at the end of a session, by esptool v5's `--after` names.
+   * Returns a note for the user when the port could not reset the chip.
+   */
+  async after(mode: AfterReset): Promise<string | undefined> {
+    switch (mode) {
+      case "hard-reset":
+        return (await this.hardReset())
+          ? undefined
+          : `${this.port.path} has no reset lines; the chip stays in its loader`;
+      case "soft-reset":
+        await this.softReset();
+        return undefined;
+      case "watchdog-reset":
+        await this.watchdogReset();
+        return undefined;
+      case "no-reset":
+      case "no-reset-stub":
+        return undefined;
+    }
   }
 
   /** Ends the session (the caller owns and closes the port). */

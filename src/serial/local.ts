@@ -16,6 +16,17 @@ export async function openLocal(
     const { openPosix } = await import("./posix.ts");
     return await openPosix(path, options);
   }
+  if (Deno.build.os === "darwin") {
+    const [{ openPosix }, { darwinSys }] = await Promise.all([
+      import("./posix.ts"),
+      import("./darwin.ts"),
+    ]);
+    return await openPosix(path, { ...options, sys: darwinSys() });
+  }
+  if (Deno.build.os === "windows") {
+    const { openWindows } = await import("./windows.ts");
+    return await openWindows(path, options);
+  }
   throw new EspdeltaError(
     "UNSUPPORTED",
     `local serial ports on ${Deno.build.os} are not supported yet; use socket:// or rfc2217://`,

@@ -7,29 +7,21 @@
 
 import { EspdeltaError } from "../protocol/errors.ts";
 import { cstr, Errno, errno, libc, strerror } from "./libc.ts";
+import type { PosixSys } from "./posix_sys.ts";
 import type { Port, Signals } from "./port.ts";
 
-const O_RDWR = 0o2;
-const O_NOCTTY = 0o400;
-const O_NONBLOCK = 0o4000;
-const O_CLOEXEC = 0o2000000;
 const LOCK_EX = 2;
 const LOCK_NB = 4;
-const TCGETS2 = 0x802c542a;
-const TCSETS2 = 0x402c542b;
-const TIOCMBIS = 0x5416;
-const TIOCMBIC = 0x5417;
-const TIOCMSET = 0x5418;
-const TIOCMGET = 0x5415;
-const TIOCOUTQ = 0x5411;
-const TIOCM_DTR = 0x002;
-const TIOCM_RTS = 0x004;
 const TCIFLUSH = 0;
 const POLLIN = 0x1;
 const POLLOUT = 0x4;
+const POLLHUP = 0x10;
 const POLL_SLICE_MS = 50;
 
-// termios2: c_iflag, c_oflag, c_cflag, c_lflag (u32 each), c_line (u8), c_cc[19], c_ispeed, c_ospeed.
+// Linux termios2: c_iflag, c_oflag, c_cflag, c_lflag (u32 each), c_line (u8),
+// c_cc[19], c_ispeed, c_ospeed: 44 bytes. BOTHER takes the speed as a number.
+const TCGETS2 = 0x802c542a;
+const TCSETS2 = 0x402c542b;
 const TERMIOS2_SIZE = 44;
 const CBAUD = 0o10017;
 const BOTHER = 0o10000;
@@ -46,34 +38,34 @@ export class PortError extends EspdeltaError {
   }
 }
 
-function openError(path: string, e: number): PortError {
+function openError(sys: PosixSys, path: string, e: number): PortError {
   switch (e) {
-    case Errno.ENOENT:
+    case sys.consts.ENOENT:
       return new PortError(
         "PORT_NOT_FOUND",
         `serial port ${path} does not exist; check the cable or run 'espdelta ports'`,
         e,
       );
-    case Errno.EACCES:
+    case sys.consts.EACCES:
       return new PortError(
         "PERMISSION_DENIED",
         `permission denied opening ${path}; add your user to the 'dialout' group and log in again`,
         e,
       );
-    case Errno.EBUSY:
+    case sys.consts.EBUSY:
       return new PortError("PORT_BUSY", `serial port ${path} is busy (held by another process)`, e);
     default:
-      return new PortError("PORT_IO", `cannot open ${path}: ${strerror(e)}`, e);
+      return new PortError("PORT_IO", `cannot open ${path}: ${sys.strerror(e)}`, e);
   }
 }
 
-/** Puts termios2 into raw 8N1 at `baud` (any rate: BOTHER). */
-function setTermios(fd: number, path: string, baud: number): void {
+/** Linux: termios2 raw 8N1 at `baud` (any rate: BOTHER). */
+function linuxSetRaw(fd: number, baud: number): string | undefined {
   const t = new Uint8Array(TERMIOS2_SIZE);
   const v = new DataView(t.buffer);
   const c = libc();
   if (c.ioctl(fd, BigInt(TCGETS2), t) !== 0) {
-    throw new PortError("PORT_IO", `${path}: cannot read terminal settings: ${strerror(errno())}`);
+    return `cannot read terminal settings: ${strerror(errno())}`;
   }
   let iflag = v.getUint32(0, true);
   let oflag = v.getUint32(4, true);
@@ -95,9 +87,50 @@ function setTermios(fd: number, path: string, baud: number): void {
   t[17 + 6] = 0; // VMIN
   v.setUint32(36, baud, true);
   v.setUint32(40, baud, true);
-  if (c.ioctl(fd, BigInt(TCSETS2), t) !== 0) {
-    throw new PortError("PORT_IO", `${path}: cannot set ${baud} baud: ${strerror(errno())}`);
-  }
+  if (c.ioctl(fd, BigInt(TCSETS2), t) !== 0) return `cannot set ${baud} baud: ${strerror(errno())}`;
+  return undefined;
+}
+
+let linux: PosixSys | undefined;
+
+/** The Linux system interface (libc.so.6, glibc numbers). */
+export function linuxSys(): PosixSys {
+  if (linux) return linux;
+  const c = libc();
+  linux = {
+    open: (path, flags) => c.open(cstr(path), flags, 0),
+    close: (fd) => c.close(fd),
+    read: (fd, buf, n) => Number(c.read(fd, buf, BigInt(n))),
+    write: (fd, buf, n) => Number(c.write(fd, buf, BigInt(n))),
+    poll: (pollfd, ms) => c.poll(pollfd, 1n, ms),
+    ioctl: (fd, req, arg) => c.ioctl(fd, BigInt(req), arg),
+    flock: (fd, op) => c.flock(fd, op),
+    tcflush: (fd, q) => c.tcflush(fd, q),
+    errno,
+    strerror,
+    setRaw: linuxSetRaw,
+    consts: {
+      O_RDWR: 0o2,
+      O_NOCTTY: 0o400,
+      O_NONBLOCK: 0o4000,
+      O_CLOEXEC: 0o2000000,
+      TIOCMGET: 0x5415,
+      TIOCMSET: 0x5418,
+      TIOCMBIS: 0x5416,
+      TIOCMBIC: 0x5417,
+      TIOCOUTQ: 0x5411,
+      TIOCM_DTR: 0x002,
+      TIOCM_RTS: 0x004,
+      EAGAIN: Errno.EAGAIN,
+      EINTR: Errno.EINTR,
+      EIO: Errno.EIO,
+      ENOTTY: Errno.ENOTTY,
+      ENOENT: Errno.ENOENT,
+      EACCES: Errno.EACCES,
+      EBUSY: Errno.EBUSY,
+    },
+  };
+  return linux;
 }
 
 /** A POSIX serial port (or one side of a pty). */
@@ -112,17 +145,25 @@ export class PosixPort implements Port {
   #pollfd = new Uint8Array(8);
   #buf = new Uint8Array(65536);
   #onWarn?: (message: string) => void;
+  #sys: PosixSys;
 
   /** Wraps an open, configured descriptor. */
-  constructor(fd: number, path: string, baud: number, onWarn?: (m: string) => void) {
+  constructor(
+    fd: number,
+    path: string,
+    baud: number,
+    onWarn?: (m: string) => void,
+    sys: PosixSys = linuxSys(),
+  ) {
     this.#fd = fd;
     this.path = path;
     this.#baud = baud;
     this.#onWarn = onWarn;
+    this.#sys = sys;
     // A pty answers ENOTTY to modem-line ioctls: no reset lines, said once.
     const bits = new Int32Array(1);
-    this.#modem = libc().ioctl(fd, BigInt(TIOCMGET), new Uint8Array(bits.buffer)) === 0;
-    if (!this.#modem && errno() === Errno.ENOTTY) {
+    this.#modem = sys.ioctl(fd, sys.consts.TIOCMGET, new Uint8Array(bits.buffer)) === 0;
+    if (!this.#modem && sys.errno() === sys.consts.ENOTTY) {
       this.#onWarn?.(`${path} has no DTR/RTS lines (a pseudo-terminal?); reset by hand if needed`);
     }
   }
@@ -147,9 +188,8 @@ export class PosixPort implements Port {
     v.setInt32(0, this.#fd, true);
     v.setInt16(4, events, true);
     v.setInt16(6, 0, true);
-    const p = libc().poll(
+    const p = this.#sys.poll(
       this.#pollfd,
-      1n,
       Math.max(0, Math.ceil(Math.min(POLL_SLICE_MS, timeoutMs))),
     );
     this.#pending = p;
@@ -162,20 +202,21 @@ export class PosixPort implements Port {
   async read(timeoutMs: number): Promise<Uint8Array> {
     const deadline = performance.now() + timeoutMs;
     while (!this.#closing) {
-      const n = Number(libc().read(this.#fd, this.#buf, BigInt(this.#buf.length)));
+      const sys = this.#sys;
+      const n = sys.read(this.#fd, this.#buf, this.#buf.length);
       if (n > 0) return this.#buf.slice(0, n);
       if (n < 0) {
-        const e = errno();
+        const e = sys.errno();
         // EIO: the other side of a pty is closed; wait as if idle.
-        if (e !== Errno.EAGAIN && e !== Errno.EINTR && e !== Errno.EIO) {
-          throw new PortError("PORT_IO", `${this.path}: read failed: ${strerror(e)}`, e);
+        if (e !== sys.consts.EAGAIN && e !== sys.consts.EINTR && e !== sys.consts.EIO) {
+          throw new PortError("PORT_IO", `${this.path}: read failed: ${sys.strerror(e)}`, e);
         }
       }
       const left = deadline - performance.now();
       if (left <= 0) break;
       const revents = await this.#poll(POLLIN, left);
       if (revents === 0 || this.#closing) continue;
-      if (revents & 0x10 /* POLLHUP */ && !(revents & POLLIN)) {
+      if (revents & POLLHUP && !(revents & POLLIN)) {
         await new Promise((r) => setTimeout(r, Math.min(POLL_SLICE_MS, left)));
       }
     }
@@ -188,14 +229,15 @@ export class PosixPort implements Port {
     const copy = new Uint8Array(data);
     while (off < copy.length) {
       if (this.#closing) throw new PortError("PORT_IO", `${this.path} is closed`);
-      const n = Number(libc().write(this.#fd, copy.subarray(off), BigInt(copy.length - off)));
+      const sys = this.#sys;
+      const n = sys.write(this.#fd, copy.subarray(off), copy.length - off);
       if (n > 0) {
         off += n;
         continue;
       }
-      const e = errno();
-      if (n < 0 && e !== Errno.EAGAIN && e !== Errno.EINTR) {
-        throw new PortError("PORT_IO", `${this.path}: write failed: ${strerror(e)}`, e);
+      const e = sys.errno();
+      if (n < 0 && e !== sys.consts.EAGAIN && e !== sys.consts.EINTR) {
+        throw new PortError("PORT_IO", `${this.path}: write failed: ${sys.strerror(e)}`, e);
       }
       await this.#poll(POLLOUT, POLL_SLICE_MS);
     }
@@ -206,7 +248,8 @@ export class PosixPort implements Port {
     const q = new Int32Array(1);
     const until = performance.now() + 2000;
     while (performance.now() < until) {
-      if (libc().ioctl(this.#fd, BigInt(TIOCOUTQ), new Uint8Array(q.buffer)) !== 0) return;
+      const outq = this.#sys.consts.TIOCOUTQ;
+      if (this.#sys.ioctl(this.#fd, outq, new Uint8Array(q.buffer)) !== 0) return;
       if (q[0] === 0) return;
       await new Promise((r) => setTimeout(r, 2));
     }
@@ -214,13 +257,14 @@ export class PosixPort implements Port {
 
   /** See {@link Port.flushInput}. */
   flushInput(): Promise<void> {
-    libc().tcflush(this.#fd, TCIFLUSH);
+    this.#sys.tcflush(this.#fd, TCIFLUSH);
     return Promise.resolve();
   }
 
   /** See {@link Port.setBaud}. */
   setBaud(baud: number): Promise<void> {
-    setTermios(this.#fd, this.path, baud);
+    const err = this.#sys.setRaw(this.#fd, baud);
+    if (err) throw new PortError("PORT_IO", `${this.path}: ${err}`);
     this.#baud = baud;
     return Promise.resolve();
   }
@@ -228,20 +272,20 @@ export class PosixPort implements Port {
   /** Sets DTR/RTS; when both are given they change together (TIOCMSET). */
   setSignals(signals: Signals): Promise<void> {
     if (!this.#modem) return Promise.resolve();
-    const c = libc();
+    const { ioctl, consts: k } = this.#sys;
     const bits = new Int32Array(1);
     const buf = new Uint8Array(bits.buffer);
     if (signals.dtr !== undefined && signals.rts !== undefined) {
-      c.ioctl(this.#fd, BigInt(TIOCMGET), buf);
-      bits[0] = (bits[0] & ~(TIOCM_DTR | TIOCM_RTS)) | (signals.dtr ? TIOCM_DTR : 0) |
-        (signals.rts ? TIOCM_RTS : 0);
-      c.ioctl(this.#fd, BigInt(TIOCMSET), buf);
+      ioctl(this.#fd, k.TIOCMGET, buf);
+      bits[0] = (bits[0] & ~(k.TIOCM_DTR | k.TIOCM_RTS)) | (signals.dtr ? k.TIOCM_DTR : 0) |
+        (signals.rts ? k.TIOCM_RTS : 0);
+      ioctl(this.#fd, k.TIOCMSET, buf);
       return Promise.resolve();
     }
-    for (const [on, bit] of [[signals.dtr, TIOCM_DTR], [signals.rts, TIOCM_RTS]] as const) {
+    for (const [on, bit] of [[signals.dtr, k.TIOCM_DTR], [signals.rts, k.TIOCM_RTS]] as const) {
       if (on === undefined) continue;
       bits[0] = bit;
-      c.ioctl(this.#fd, BigInt(on ? TIOCMBIS : TIOCMBIC), buf);
+      ioctl(this.#fd, on ? k.TIOCMBIS : k.TIOCMBIC, buf);
     }
     return Promise.resolve();
   }
@@ -251,7 +295,7 @@ export class PosixPort implements Port {
     if (this.#closing) return;
     this.#closing = true;
     while (this.#pending) await this.#pending.catch(() => {});
-    libc().close(this.#fd);
+    this.#sys.close(this.#fd);
   }
 }
 
@@ -263,32 +307,35 @@ export interface PosixOptions {
   exclusive?: boolean;
   /** Told once when the port has no modem lines. */
   onWarn?: (message: string) => void;
+  /** The system interface (default Linux). */
+  sys?: PosixSys;
 }
 
 /** Opens a local serial device. */
 export function openPosix(path: string, options: PosixOptions): Promise<PosixPort> {
-  const c = libc();
-  const fd = c.open(cstr(path), O_RDWR | O_NOCTTY | O_NONBLOCK | O_CLOEXEC, 0);
-  if (fd < 0) return Promise.reject(openError(path, errno()));
-  if (options.exclusive !== false && c.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
-    const e = errno();
-    c.close(fd);
+  const sys = options.sys ?? linuxSys();
+  const k = sys.consts;
+  const fd = sys.open(path, k.O_RDWR | k.O_NOCTTY | k.O_NONBLOCK | k.O_CLOEXEC);
+  if (fd < 0) return Promise.reject(openError(sys, path, sys.errno()));
+  if (options.exclusive !== false && sys.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+    const e = sys.errno();
+    sys.close(fd);
     return Promise.reject(
-      e === Errno.EAGAIN
+      e === k.EAGAIN
         ? new PortError(
           "PORT_BUSY",
           `serial port ${path} is held by another process; close the other program (monitor, IDE) and retry`,
           e,
         )
-        : openError(path, e),
+        : openError(sys, path, e),
     );
   }
-  try {
-    setTermios(fd, path, options.baud);
-  } catch (e) {
-    c.close(fd);
-    return Promise.reject(e);
+  const err = sys.setRaw(fd, options.baud);
+  if (err) {
+    sys.close(fd);
+    return Promise.reject(new PortError("PORT_IO", `${path}: ${err}`));
   }
-  c.tcflush(fd, TCIFLUSH);
-  return Promise.resolve(new PosixPort(fd, path, options.baud, options.onWarn));
+  // No input flush here: bytes that arrived while the port was closed are
+  // kept (the loader flushes after its reset, where it matters).
+  return Promise.resolve(new PosixPort(fd, path, options.baud, options.onWarn, sys));
 }

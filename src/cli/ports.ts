@@ -1,0 +1,26 @@
+/**
+ * `espdelta ports`: list serial ports with USB ids and the bridge guess.
+ * @module
+ */
+
+import type { Command } from "@commander-js/extra-typings";
+import { describePort, listPorts } from "../serial/list.ts";
+import type { Output } from "./output.ts";
+
+/** Registers the command. */
+export function register(program: Command, out: () => Output): void {
+  program.command("ports")
+    .description("list serial ports with USB VID:PID, serial number, product and bridge")
+    .option("--sys-root <dir>", "read this sysfs tree instead of /sys (for tests)")
+    .addHelpText("after", "\nExample:\n  espdelta ports")
+    .action(async (opts) => {
+      const o = out();
+      const ports = await listPorts({ sysRoot: opts.sysRoot });
+      if (o.json) {
+        o.result(`${ports.length} port${ports.length === 1 ? "" : "s"}`, { ports });
+        return;
+      }
+      for (const p of ports) o.info(describePort(p));
+      o.result(`${ports.length} serial port${ports.length === 1 ? "" : "s"} found`);
+    });
+}
