@@ -11,6 +11,7 @@
 import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { Output } from "./output.ts";
+import { applyConfig, readConfig } from "./config.ts";
 import { parseBaud, parseChip, parseCount, UsageError } from "./args.ts";
 import { BuildDirError, ImageError, PartitionError } from "../image/errors.ts";
 import { RegionError } from "../plan/validate.ts";
@@ -164,9 +165,11 @@ export async function main(args: string[]): Promise<number> {
   let output: Output | undefined;
   const out = () => output!;
   const program = await buildProgram(out);
-  program.hook("preAction", (cmd) => {
+  program.hook("preAction", async (_root, cmd) => {
+    const where = applyConfig(program, await readConfig());
     const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
     output = new Output({ json: g.json, quiet: g.quiet, trace: g.trace });
+    for (const line of where) output.trace(line);
   });
   try {
     await program.parseAsync(args, { from: "user" });

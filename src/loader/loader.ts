@@ -110,9 +110,9 @@ export interface WriteResult {
 
 /** The device could not be reached or identified. */
 export class ConnectError extends EspdeltaError {
-  /** With a message that says what was tried. */
-  constructor(message: string) {
-    super("CONNECT_FAILED", message);
+  /** With a message that says what was tried (code WRONG_CHIP when --chip disagrees). */
+  constructor(message: string, code = "CONNECT_FAILED") {
+    super(code, message);
   }
 }
 
@@ -709,6 +709,7 @@ export async function connect(port: Port, options: ConnectOptions = {}): Promise
     throw new ConnectError(
       `this chip is ${detected.displayName}, not ${CHIPS[options.chip].displayName}; ` +
         `use --chip ${detected.name} or --chip auto`,
+      "WRONG_CHIP",
     );
   }
   loader._setChip(detected);
