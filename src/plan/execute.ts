@@ -1,6 +1,7 @@
 /**
- * Carries out a plan: writes its steps in order, verifies every written
- * range and region by device MD5, and rewrites a region that fails once.
+ * Carries out a plan: writes its steps in order, verifies by device MD5
+ * every 64 KiB block a write touched (see verify.ts), and rewrites a region
+ * that fails once.
  * Sectors outside the plan are never erased or written.
  * @module
  */
@@ -10,6 +11,7 @@ import { hex } from "../protocol/bytes.ts";
 import { Sizes } from "../protocol/opcodes.ts";
 import { md5Hex } from "./hash.ts";
 import type { FlashRegion, Plan, PlanDevice, PlanStep } from "./types.ts";
+import { verifyRanges } from "./verify.ts";
 
 /** The device still differs from the image after one full rewrite. */
 export class VerifyError extends EspdeltaError {
@@ -108,19 +110,12 @@ export async function executePlan(
       emit({ type: "verify", region, offset, length: data.length, match });
       return match;
     };
-    for (const step of plan.steps) {
-      if (step.action !== "write") continue;
-      const region = byName.get(step.region)!;
-      const start = step.offset - region.offset;
-      if (
-        !await check(step.region, step.offset, region.data.subarray(start, start + step.length))
-      ) {
-        failed.add(step.region);
+    for (const v of verifyRanges(plan.regions, plan.steps)) {
+      const region = byName.get(v.region)!;
+      const start = v.offset - region.offset;
+      if (!await check(v.region, v.offset, region.data.subarray(start, start + v.length))) {
+        failed.add(v.region);
       }
-    }
-    for (const rp of plan.regions) {
-      if (rp.writeSectors === 0 || failed.has(rp.name)) continue;
-      if (!await check(rp.name, rp.offset, byName.get(rp.name)!.data)) failed.add(rp.name);
     }
     for (const name of failed) {
       const region = byName.get(name)!;

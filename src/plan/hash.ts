@@ -13,6 +13,22 @@ export function md5Hex(bytes: Uint8Array): string {
   return createHash("md5").update(bytes).digest("hex");
 }
 
+const erasedMd5s = new Map<number, string>();
+
+/**
+ * Lower-case hex MD5 of `length` erased-flash bytes (0xFF), cached by length.
+ * A device range with this MD5 is blank: every local sector that is not all
+ * 0xFF differs from it, with no further probing.
+ */
+export function erasedMd5(length: number): string {
+  let h = erasedMd5s.get(length);
+  if (h === undefined) {
+    h = md5Hex(new Uint8Array(length).fill(0xff));
+    if (erasedMd5s.size < 64) erasedMd5s.set(length, h);
+  }
+  return h;
+}
+
 /**
  * Hashes of one region's bytes, computed once and reused by the prober.
  *
@@ -29,25 +45,48 @@ export class RegionHashes {
   readonly data: Uint8Array;
   /** MD5 of the whole region. */
   readonly md5: string;
-  /** MD5 of every 4 KiB sector (the last one may be short). */
-  readonly sectorMd5s: readonly string[];
+  #sectorMd5s: (string | undefined)[];
   #ranges = new Map<string, string>();
   #compressed: (number | undefined)[];
+  #erased: (boolean | undefined)[];
+  readonly #sectors: number;
 
-  /** Hashes `data` whole and per sector. */
+  /**
+   * Hashes `data` whole; sector and range MD5s are computed when first asked
+   * for, so a region that matches the device costs one pass.
+   */
   constructor(data: Uint8Array) {
     this.data = data;
     this.md5 = md5Hex(data);
-    const n = Math.ceil(data.length / Sizes.SECTOR);
-    const sectors: string[] = new Array(n);
-    for (let i = 0; i < n; i++) sectors[i] = md5Hex(this.sectorBytes(i, 1));
-    this.sectorMd5s = sectors;
-    this.#compressed = new Array(n);
+    this.#sectors = Math.ceil(data.length / Sizes.SECTOR);
+    this.#sectorMd5s = new Array(this.#sectors);
+    this.#compressed = new Array(this.#sectors);
+    this.#erased = new Array(this.#sectors);
   }
 
   /** Number of sectors the region spans. */
   get sectors(): number {
-    return this.sectorMd5s.length;
+    return this.#sectors;
+  }
+
+  /** MD5 of 4 KiB sector `i` (the last one may be short), cached. */
+  sectorMd5(i: number): string {
+    let h = this.#sectorMd5s[i];
+    if (h === undefined) {
+      h = md5Hex(this.sectorBytes(i, 1));
+      this.#sectorMd5s[i] = h;
+    }
+    return h;
+  }
+
+  /** True when sector `i` holds only 0xFF (it matches a blank device sector). */
+  isErasedSector(i: number): boolean {
+    let e = this.#erased[i];
+    if (e === undefined) {
+      e = this.sectorBytes(i, 1).every((b) => b === 0xff);
+      this.#erased[i] = e;
+    }
+    return e;
   }
 
   /** Bytes of sectors [first, first + count), clipped to the region's end. */
@@ -63,7 +102,7 @@ export class RegionHashes {
   /** MD5 of sectors [first, first + count), cached. */
   rangeMd5(first: number, count: number): string {
     if (first === 0 && count >= this.sectors) return this.md5;
-    if (count === 1) return this.sectorMd5s[first];
+    if (count === 1) return this.sectorMd5(first);
     const key = `${first}:${count}`;
     let h = this.#ranges.get(key);
     if (h === undefined) {

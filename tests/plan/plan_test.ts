@@ -87,7 +87,7 @@ function dirtySectors(a: Uint8Array, b: Uint8Array): number[] {
   return out;
 }
 
-Deno.test("identical images: zero sectors erased or written, one MD5 per region", async () => {
+Deno.test("identical images: zero sectors erased or written, whole small regions, a large one in parts", async () => {
   const regions = await layout();
   const s = await session("esp32", flashWith(regions));
   try {
@@ -97,7 +97,9 @@ Deno.test("identical images: zero sectors erased or written, one MD5 per region"
     const result = await executePlan(s.loader, plan, regions);
     assertEquals(result.bytesSent, 0);
     assertEquals(s.device.flash.touchedSectors(), []);
-    assertEquals(s.md5Count(), 3);
+    // ROM MD5 at 1 MB/s and 2 ms per command: the 1 MiB app is probed in 16 parts of 64 KiB.
+    assertEquals(s.md5Count(), 1 + 1 + 16);
+    assertEquals(plan.regions.map((r) => r.deviceMd5 !== undefined), [true, true, false]);
     assertEquals(
       summarizePlan(plan),
       "verify-skip: 3 regions already on the device (bootloader, partition-table, factory)",
@@ -279,5 +281,43 @@ Deno.test("random change patterns converge and touch only dirty sectors (ROM and
     } finally {
       await s.close();
     }
+  }
+});
+
+Deno.test("blank flash: the first MD5s show erased flash, so nothing is bisected", async () => {
+  const regions = await layout();
+  const s = await session("esp32", new Uint8Array(4 * MiB).fill(0xff));
+  try {
+    const plan = await planFlash(s.loader, regions, { flashSize: 4 * MiB });
+    assertEquals(s.md5Count(), 1 + 1 + 16);
+    assertEquals(plan.regions.map((r) => r.ranges), [[[0, 2]], [[0, 1]], [[0, 256]]]);
+    assertEquals(plan.outcome, "full");
+    await executePlan(s.loader, plan, regions);
+    assertEquals(s.device.flash.touchedSectors().length, 2 + 1 + 256);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("an app changed in most sectors is written as one range, and its clean tail is found", async () => {
+  const regions = await layout();
+  const flash = flashWith(regions);
+  const changed = regions.map((r) => ({ ...r, data: r.data.slice() }));
+  // Every sector of the app's first 768 KiB differs; the last 256 KiB do not.
+  const app = changed[2].data;
+  for (let i = 0x1000; i < 0xc0000; i += 0x800) app[i] ^= 0xff;
+  const s = await session("esp32", flash, true);
+  try {
+    // At 921600 baud a sector rewrite costs ~20 probes of it (stub MD5 at 4 MB/s).
+    const plan = await planFlash(s.loader, changed, { flashSize: 4 * MiB, baud: 921600 });
+    assertEquals(plan.regions[2].ranges, [[1, 191]]);
+    assertEquals(s.md5Count(), 100);
+    // Twice the region hashed on the device (0.8 s) to save rewriting its clean quarter.
+    assertEquals(plan.probe.bytesHashed, 2_092_848);
+    await executePlan(s.loader, plan, changed);
+    assertEquals(s.device.flash.touchedSectors(), [...Array(191).keys()].map((i) => 0x11 + i));
+    assertEquals(s.device.flash.data.subarray(0x10000, 0x10000 + MiB), app);
+  } finally {
+    await s.close();
   }
 });
