@@ -113,14 +113,14 @@ export class RegionHashes {
   }
 
   /**
-   * Estimated deflated size of sectors [first, first + count). Small ranges
-   * are measured sector by sector (zlib level 1, cached); large ranges are
-   * extrapolated from 16 evenly spaced sectors, which keeps planning a
+   * Estimated deflated size of sectors [first, first + count): up to 8
+   * sectors are measured one by one (zlib level 1, cached); a larger range
+   * is extrapolated from 8 evenly spaced sectors, which keeps planning a
    * 16 MiB image cheap. Level 9, which the writer uses, does slightly better.
    */
   compressedSize(first: number, count: number): number {
-    const SAMPLE = 16;
-    if (count <= SAMPLE * 4) {
+    const SAMPLE = 8;
+    if (count <= SAMPLE) {
       let total = 0;
       for (let i = first; i < first + count; i++) total += this.#sectorCompressed(i);
       return total;

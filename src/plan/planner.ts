@@ -61,13 +61,13 @@ function prober(
   p: CostParams,
   stats: ProbeStats,
   onProbe: PlanOptions["onProbe"],
-  onDeviceMd5: (md5: string) => void = () => {},
+  onDeviceMd5: (md5: string, first: number, count: number) => void = () => {},
 ): (first: number, count: number) => Promise<Probe> {
   return async (first, count) => {
     const offset = region.offset + first * Sizes.SECTOR;
     const length = h.rangeLength(first, count);
     const device = await dev.md5(offset, length);
-    onDeviceMd5(device);
+    onDeviceMd5(device, first, count);
     stats.md5Commands++;
     stats.bytesHashed += length;
     stats.ms += md5Ms(p, length);
@@ -112,7 +112,6 @@ async function narrow(
   region: FlashRegion,
   h: RegionHashes,
   p: CostParams,
-  parts: Range[],
   probe: (first: number, count: number) => Promise<Probe>,
 ): Promise<Range[]> {
   const baseSector = region.offset / Sizes.SECTOR;
@@ -157,42 +156,48 @@ async function narrow(
     return [...await resolve(first, leftCount, left), ...await resolve(split, right, null)];
   };
   const out: Range[] = [];
-  for (const [first, count] of parts) {
-    out.push(...await resolve(first, count, await counted(first, count)));
+  let first = 0;
+  let dirtyParts = 0;
+  while (first < h.sectors) {
+    const count = nextPart(h, baseSector, p, first, dirtyParts);
+    const state = await counted(first, count);
+    if (state !== "match") dirtyParts++;
+    out.push(...await resolve(first, count, state));
+    first += count;
   }
   return out;
 }
 
 /**
- * The first probes of a region: the whole region, or k parts on 64 KiB
- * boundaries. One MD5 of the whole region is cheapest when nothing changed;
- * k parts cost k - 1 more round trips then, but when something changed the
- * search starts from a part of 1/k of the region instead of hashing the
- * whole region and then half of it again. k = sqrt(hash time / latency)
- * minimises the sum (about 14 for a 1.5 MiB app with the stub), with parts
- * of at least 64 KiB.
+ * The size of the next first-level probe of a region, in sectors, from
+ * sector `first`. A part of S bytes costs one round trip (latency L) and, if
+ * it differs, about S more bytes hashed to find the change inside it; with
+ * d changes per byte the cost per byte is L/S + d*S/rate, least at
+ * S = sqrt(L * rate / d). d is estimated as (parts found differing + 1) /
+ * (bytes probed + region size): before anything is known, one change in the
+ * region, which gives k = sqrt(hash time / L) parts (about 14 for a 1.5 MiB
+ * app with the stub); each differing part makes the next parts smaller.
+ * Parts are at least 64 KiB and end on 64 KiB boundaries; a small region is
+ * probed whole.
  */
-function firstProbes(h: RegionHashes, baseSector: number, p: CostParams): Range[] {
-  const hashMs = h.data.length * 1000 / p.md5BytesPerSec;
-  const k = Math.min(
-    Math.floor(h.sectors / SECTORS_PER_BLOCK),
-    Math.round(Math.sqrt(hashMs / Math.max(p.latencyMs, 0.01))),
-  );
-  if (k <= 1) return [[0, h.sectors]];
-  const out: Range[] = [];
-  let first = 0;
-  for (let i = 1; i <= k; i++) {
-    const ideal = baseSector + Math.round(i * h.sectors / k);
-    const end = i === k
-      ? h.sectors
-      : Math.round(ideal / SECTORS_PER_BLOCK) * SECTORS_PER_BLOCK - baseSector;
-    if (end > first && end <= h.sectors) {
-      out.push([first, end - first]);
-      first = end;
-    }
-  }
-  if (first < h.sectors) out.push([first, h.sectors - first]);
-  return out;
+function nextPart(
+  h: RegionHashes,
+  baseSector: number,
+  p: CostParams,
+  first: number,
+  dirtyParts: number,
+): number {
+  const left = h.sectors - first;
+  const probed = h.rangeLength(0, first);
+  const density = (dirtyParts + 1) / (probed + h.data.length);
+  const bytes = Math.sqrt(Math.max(p.latencyMs, 0.01) / 1000 * p.md5BytesPerSec / density);
+  const sectors = Math.max(SECTORS_PER_BLOCK, Math.round(bytes / Sizes.SECTOR));
+  if (sectors >= left || left < 2 * SECTORS_PER_BLOCK) return left;
+  const end = Math.round((baseSector + first + sectors) / SECTORS_PER_BLOCK) * SECTORS_PER_BLOCK -
+    baseSector;
+  // Never leave a tail shorter than a block: it joins this part.
+  if (end <= first) return Math.min(left, SECTORS_PER_BLOCK);
+  return h.sectors - end < SECTORS_PER_BLOCK ? left : end - first;
 }
 
 /**
@@ -339,12 +344,10 @@ export async function planFlash(
       steps.push(...regionSteps(region, h, rp.ranges, reason, detail, p));
       continue;
     }
-    const probe = prober(dev, region, h, p, stats, options.onProbe, (md5) => {
-      rp.deviceMd5 = md5;
+    const probe = prober(dev, region, h, p, stats, options.onProbe, (md5, first, count) => {
+      if (first === 0 && count === h.sectors) rp.deviceMd5 = md5;
     });
-    const parts = firstProbes(h, region.offset / Sizes.SECTOR, p);
-    const found = await narrow(region, h, p, parts, probe);
-    if (parts.length > 1) delete rp.deviceMd5;
+    const found = await narrow(region, h, p, probe);
     if (found.length === 0) continue;
     const ranges = mergeRanges(found, h, region.offset / Sizes.SECTOR, p, true);
     rp.status = "write";
