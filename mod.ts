@@ -90,7 +90,15 @@ export {
   VirtualDevice,
   type VirtualDeviceOptions,
 } from "./src/emulator/device.ts";
-export { type DeviceClock, ManualClock, realClock } from "./src/emulator/clock.ts";
+export { type DeviceClock, ManualClock, realClock, SimClock } from "./src/emulator/clock.ts";
+export {
+  DEFAULT_TIMING,
+  type LinkStats,
+  type TimedLink,
+  timedLink,
+  type TimingParams,
+  uartMs,
+} from "./src/emulator/timing.ts";
 export { NorFlash } from "./src/emulator/flash.ts";
 export { memoryPort } from "./src/emulator/memory.ts";
 export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";

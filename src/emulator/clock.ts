@@ -74,4 +74,38 @@ export class ManualClock implements DeviceClock {
   get pending(): number {
     return this.#timers.length;
   }
+
+  /** When the next timer fires, or undefined with none pending. */
+  nextTimerAt(): number | undefined {
+    let at: number | undefined;
+    for (const t of this.#timers) if (at === undefined || t.at < at) at = t.at;
+    return at;
+  }
+
+  /** Moves time forward to `t` (never back), firing due timers. */
+  advanceTo(t: number): void {
+    if (t > this.#now) this.advance(t - this.#now);
+  }
+}
+
+/**
+ * Simulated time shared by a virtual device and a host: the device's timers
+ * and the host's sleeps (a loader's `clock`) run on it, so a deploy that
+ * would take a minute on a board runs in milliseconds and is measured in
+ * simulated ones. The timing model (timing.ts) moves it as bytes cross.
+ *
+ * @example
+ * ```ts
+ * import { SimClock } from "./clock.ts";
+ * const clock = new SimClock();
+ * await clock.sleep(50);
+ * clock.now(); // 50
+ * ```
+ */
+export class SimClock extends ManualClock {
+  /** The host's sleep: instant in real time, `ms` in simulated time. */
+  sleep(ms: number): Promise<void> {
+    this.advance(Math.max(0, ms));
+    return Promise.resolve();
+  }
 }
