@@ -13,13 +13,14 @@
  * point starts user code: the device goes quiet (mode "app").
  *
  * Every byte the device sends goes through one place (#transmit), tagged
- * with the UART rate it is sent at; time comes from an injected clock. A
- * timing model and a fault model can hook in there later.
+ * with the UART rate it is sent at; time comes from an injected clock. The
+ * timing model (timing.ts) times what crosses; the fault model (faults.ts)
+ * cuts, corrupts, stalls and resets at the UART and the command loop.
  * @module
  */
 
 import { type ChipInfo, type ChipName, CHIPS } from "../chips/chips.ts";
-import { opName, STUB_GREETING } from "../protocol/opcodes.ts";
+import { Op, opName, STUB_GREETING } from "../protocol/opcodes.ts";
 import { slipEncode } from "../protocol/slip.ts";
 import { bootText, type ResetCause } from "./boot_text.ts";
 import { type DeviceClock, realClock } from "./clock.ts";
@@ -30,6 +31,7 @@ import { Registers } from "./registers.ts";
 import { RomLoader } from "./rom.ts";
 import { StubLoader } from "./stub.ts";
 import { garble, sameRate } from "./uart.ts";
+import { FaultModel, type FaultOptions } from "./faults.ts";
 
 export { RomErr } from "./rom.ts";
 export { StubErr } from "./stub.ts";
@@ -77,6 +79,8 @@ export interface VirtualDeviceOptions {
   ecoVersion?: number;
   /** Delay between EN release and the chip sampling its boot pin, in ms (the RC on EN; default 5). */
   enDelayMs?: number;
+  /** Faults to inject (faults.ts; default none). */
+  faults?: FaultOptions;
 }
 
 /** One handled command, for tests. */
@@ -161,6 +165,7 @@ export class VirtualDevice {
   readonly flash: NorFlash;
   /** Every command handled, in order. */
   readonly commandLog: CommandRecord[] = [];
+  #faults: FaultModel;
   readonly #bus: FlashBus;
   readonly #clock: DeviceClock;
   readonly #mac: number[];
@@ -215,9 +220,21 @@ export class VirtualDevice {
       ecoVersion: options.ecoVersion ?? 0,
     };
     this.#enDelayMs = options.enDelayMs ?? 5;
+    this.#faults = new FaultModel(options.faults ?? {});
     this.#regs = this.#newRegisters();
     this.#core = this.#makeCore();
     this.#boot(options.bootMode ?? "download", "poweron");
+  }
+
+  /** The fault model in force (inert unless faults were given); `faults.heal()` ends them. */
+  get faults(): FaultModel {
+    return this.#faults;
+  }
+
+  /** Starts injecting `options` from now on (commands counted from here). */
+  injectFaults(options: FaultOptions): FaultModel {
+    this.#faults = new FaultModel(options);
+    return this.#faults;
   }
 
   /** What the chip is running ("app" also while it is held in reset). */
@@ -294,7 +311,8 @@ export class VirtualDevice {
    * has decoded its first frame (it autobauds on the SYNC pattern).
    */
   receive(bytes: Uint8Array, baud?: number): void {
-    if (this.#inReset) return;
+    bytes = this.#faults.incoming(bytes);
+    if (this.#inReset || bytes.length === 0) return;
     if (baud !== undefined && !sameRate(baud, this.#baud)) {
       if (this.#mode === "rom" && this.#autobaud) this.#setBaud(baud);
       else bytes = garble(bytes);
@@ -304,12 +322,41 @@ export class VirtualDevice {
       const program = this.#program;
       if (!program || this.#mode === "app") return; // the code jumped away: nobody listens
       if (this.#mode === "rom") this.#autobaud = false;
+      const fault = frame.length >= 8 && frame[0] === 0 ? this.#commandFault(frame) : undefined;
+      if (fault === "before") return this.#faultReset();
+      if (fault === "after") this.#muted = true;
       program.frame(frame);
       const after = this.#after;
       this.#after = [];
       for (const fn of after) fn();
+      if (fault === "after") {
+        this.#muted = false;
+        this.#faultReset();
+      }
     });
   }
+
+  /** Applies the fault model to a command frame; says whether the chip resets on it. */
+  #commandFault(frame: Uint8Array): "before" | "after" | undefined {
+    const f = this.#faults.command();
+    const op = frame[1];
+    if (op === Op.FLASH_DATA || op === Op.FLASH_DEFL_DATA || op === Op.MEM_DATA) {
+      this.#faults.corruptData(frame);
+    }
+    if (f.stallMs !== undefined) this.#stallUntil = this.#clock.now() + f.stallMs;
+    return f.reset;
+  }
+
+  /** A reset the fault model injects: EN pulses with the straps as the lines hold them. */
+  #faultReset(): void {
+    this.dispose();
+    const bootLow = this.#lines.dtr && !this.#lines.rts;
+    this.#boot(bootLow ? "download" : "flash", "external");
+  }
+
+  #muted = false;
+  #stallUntil = 0;
+  #held: { bytes: Uint8Array; baud: number }[] = [];
 
   #newRegisters(): Registers {
     return new Registers(this.chip, {
@@ -376,7 +423,21 @@ export class VirtualDevice {
 
   /** The one way out: every byte the device sends, at the current UART rate. */
   #transmit(bytes: Uint8Array): void {
-    this.#tx(bytes, this.#baud);
+    if (this.#muted || this.#faults.linkDown) return;
+    const out = this.#faults.corruptReply(bytes);
+    if (this.#held.length === 0 && this.#clock.now() >= this.#stallUntil) {
+      return this.#tx(out, this.#baud);
+    }
+    // A stall holds output, in order, until it ends.
+    this.#faults.counts.stalled++;
+    if (this.#held.length === 0) {
+      this.#clock.setTimer(this.#stallUntil - this.#clock.now(), () => {
+        const held = this.#held;
+        this.#held = [];
+        for (const h of held) if (!this.#faults.linkDown) this.#tx(h.bytes, h.baud);
+      });
+    }
+    this.#held.push({ bytes: out, baud: this.#baud });
   }
 
   #boot(mode: "download" | "flash", cause: ResetCause): void {

@@ -138,10 +138,11 @@ class TimedPort implements Port {
   #work(before: FlashOpCounts, op: number, payload: Uint8Array, stubBefore: boolean): number {
     const o = this.#device.flash.ops;
     const p = this.#p;
-    let ms = (o.sectorErases - before.sectorErases) * p.sectorEraseMs +
+    let ms = ((o.sectorErases - before.sectorErases) * p.sectorEraseMs +
       (o.blockErases - before.blockErases) * p.blockEraseMs +
       (o.chipErases - before.chipErases) * p.chipEraseMs +
-      (o.pagePrograms - before.pagePrograms) * p.pageProgramMs;
+      (o.pagePrograms - before.pagePrograms) * p.pageProgramMs) *
+      this.#device.faults.flashSlowdown;
     if (op === Op.SPI_FLASH_MD5 && payload.length >= 8) {
       ms += readU32(payload, 4) * 1000 / (stubBefore ? p.stubMd5BytesPerSec : p.romMd5BytesPerSec);
     }
