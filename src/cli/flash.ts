@@ -89,7 +89,7 @@ export function register(program: Command, out: () => Output): void {
             } else if (e.type === "region-done") {
               o.event("region-done", e);
             } else if (e.type === "rewrite") {
-              o.warn(`${e.region}: ${e.reason}; rewriting the whole region once`);
+              o.warn(`${e.region}: ${e.reason}; writing it again`);
             }
           },
         });

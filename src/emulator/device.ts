@@ -355,6 +355,13 @@ export class VirtualDevice {
   }
 
   #muted = false;
+  #boots = 0;
+
+  /** Times the chip has booted (power-on, resets, watchdog); a reset ends whatever it was doing. */
+  get boots(): number {
+    return this.#boots;
+  }
+
   #stallUntil = 0;
   #held: { bytes: Uint8Array; baud: number }[] = [];
 
@@ -425,15 +432,16 @@ export class VirtualDevice {
   #transmit(bytes: Uint8Array): void {
     if (this.#muted || this.#faults.linkDown) return;
     const out = this.#faults.corruptReply(bytes);
-    if (this.#held.length === 0 && this.#clock.now() >= this.#stallUntil) {
-      return this.#tx(out, this.#baud);
-    }
+    if (this.#faults.healed) this.#held = [];
+    const stalled = !this.#faults.healed && this.#clock.now() < this.#stallUntil;
+    if (this.#held.length === 0 && !stalled) return this.#tx(out, this.#baud);
     // A stall holds output, in order, until it ends.
     this.#faults.counts.stalled++;
     if (this.#held.length === 0) {
       this.#clock.setTimer(this.#stallUntil - this.#clock.now(), () => {
         const held = this.#held;
         this.#held = [];
+        if (this.#faults.healed) return;
         for (const h of held) if (!this.#faults.linkDown) this.#tx(h.bytes, h.baud);
       });
     }
@@ -441,6 +449,7 @@ export class VirtualDevice {
   }
 
   #boot(mode: "download" | "flash", cause: ResetCause): void {
+    this.#boots++;
     this.#cancelWdt?.();
     this.#cancelWdt = undefined;
     this.#receiver.reset();

@@ -15,7 +15,8 @@
  *   FLASH_BEGIN would write elsewhere on a real board too, and no flasher
  *   can notice it.
  * - `stall`: from the reply to the Nth command on, the device's output is
- *   held for `ms` (a stalled USB bridge), in order.
+ *   held for `ms` (a stalled USB bridge), in order; a reset does not end
+ *   it, healing does (what it held is lost, as when a bridge is replugged).
  * - `resetAt`: the chip resets on the Nth command (EN pulse with the strap
  *   lines released: it boots its app), before the command runs or after it
  *   ran but before its reply left.
@@ -97,6 +98,11 @@ export class FaultModel {
   /** Everything stops: the cable is back, the part is fine, the line is clean. */
   heal(): void {
     this.#healed = true;
+  }
+
+  /** True once {@link heal} was called. */
+  get healed(): boolean {
+    return this.#healed;
   }
 
   /** True while the link is cut. */

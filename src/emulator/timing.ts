@@ -106,6 +106,7 @@ class TimedPort implements Port {
   #deviceFree = 0;
   /** Set while a command runs: its output is collected and timed afterwards. */
   #pending: { bytes: Uint8Array; baud: number }[] | undefined;
+  #boots: number;
   #closed = false;
 
   constructor(device: VirtualDevice, clock: SimClock, params: TimingParams) {
@@ -113,8 +114,10 @@ class TimedPort implements Port {
     this.#clock = clock;
     this.#p = params;
     this.path = `timed:${device.chip.name}`;
+    this.#boots = device.boots;
     device.onTransmit((bytes, baud) => {
       if (this.#closed) return;
+      this.#checkReset();
       if (this.#pending) this.#pending.push({ bytes: bytes.slice(), baud });
       else this.#send(bytes, baud, this.#clock.now()); // boot text after a reset
     });
@@ -122,6 +125,19 @@ class TimedPort implements Port {
 
   get baud(): number {
     return this.#baud;
+  }
+
+  /**
+   * A chip reset ends whatever it was busy with, and output it had not yet
+   * put on the wire is never sent.
+   */
+  #checkReset(): void {
+    if (this.#device.boots === this.#boots) return;
+    this.#boots = this.#device.boots;
+    const now = this.#clock.now();
+    this.#deviceFree = Math.min(this.#deviceFree, now);
+    this.#d2hFree = Math.min(this.#d2hFree, now);
+    this.#inbox = this.#inbox.filter((e) => e.at - this.#p.usbLatencyMs <= now);
   }
 
   /** Puts a device burst on the wire no earlier than `from`. */
@@ -162,6 +178,7 @@ class TimedPort implements Port {
     if (command) this.stats.commands++;
     const op = command ? command[1] : -1;
     const payload = command ? command.subarray(8) : new Uint8Array();
+    this.#checkReset();
     const stub = this.#device.mode === "stub";
     const before = { ...this.#device.flash.ops };
     this.#pending = [];

@@ -124,7 +124,27 @@ export class UnsupportedError extends EspdeltaError {
   }
 }
 
-const BLOCK_ATTEMPTS = 3;
+/**
+ * The device stopped answering and could not be brought back (cable pulled,
+ * power lost, a chip that keeps resetting). What was written so far stays;
+ * running the same command again re-plans and writes only what is still
+ * wrong.
+ */
+export class LinkLostError extends EspdeltaError {
+  /** With what was being done and what the last attempt saw. */
+  constructor(message: string) {
+    super("LINK_LOST", message);
+  }
+}
+
+const BLOCK_ATTEMPTS = 5;
+/** Attempts of an operation that recovery can repeat safely (a command, a whole write). */
+const OP_ATTEMPTS = 3;
+
+/** Errors after which the link may be fine again once resynchronised. */
+function transient(e: unknown): boolean {
+  return e instanceof TimeoutError || e instanceof ProtocolError || e instanceof DeviceError;
+}
 
 /** A connected device session. */
 export class Loader {
@@ -135,6 +155,10 @@ export class Loader {
   #reader: FrameReader;
   #clock: Clock;
   #trace?: (line: string) => void;
+  #options: ConnectOptions = {};
+  #recovering = false;
+  /** Recoveries so far: resyncs and reconnects after a lost or garbled reply. */
+  recoveries = 0;
 
   /** Use {@link connect}. */
   constructor(port: Port, chip: ChipInfo, options: { clock?: Clock; trace?: (l: string) => void }) {
@@ -160,6 +184,11 @@ export class Loader {
     this.#chip = chip;
   }
 
+  /** @internal the options to reconnect with */
+  _remember(options: ConnectOptions): void {
+    this.#options = options;
+  }
+
   /** @internal set when a stub is found running or started */
   _setStub(on: boolean): void {
     this.#stub = on;
@@ -177,17 +206,102 @@ export class Loader {
   /**
    * Sends a command and waits for the reply with the same opcode (up to 100
    * other frames are skipped), then checks the status bytes found right
-   * after `dataLength` bytes of response data.
+   * after `dataLength` bytes of response data. With `retry`, for commands
+   * that are safe to repeat, a lost, garbled or failed reply leads to
+   * {@link recover} and another try (3 in all, each with twice the timeout
+   * of the one before).
    */
   async command(
     op: number,
     data: Uint8Array,
-    options: { check?: number; timeoutMs?: number; dataLength?: number } = {},
+    options: { check?: number; timeoutMs?: number; dataLength?: number; retry?: boolean } = {},
   ): Promise<{ value: number; data: Uint8Array }> {
     const packet = encodeCommand(op, data, options.check ?? 0);
-    this.#trace?.(`TX ${opName(op)} ${data.length}B ${toHex(packet.subarray(0, 40))}`);
-    await this.#send(packet);
-    return await this.#reply(op, options.timeoutMs ?? DEFAULT_TIMEOUT_MS, options.dataLength ?? 0);
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    for (let attempt = 1;; attempt++) {
+      try {
+        this.#trace?.(`TX ${opName(op)} ${data.length}B ${toHex(packet.subarray(0, 40))}`);
+        await this.#send(packet);
+        return await this.#reply(op, timeoutMs * 2 ** (attempt - 1), options.dataLength ?? 0);
+      } catch (e) {
+        if (!options.retry || this.#recovering || !transient(e)) throw e;
+        if (attempt >= OP_ATTEMPTS) throw this.#lost(opName(op), e);
+        this.#trace?.(`${opName(op)}: ${(e as Error).message}; recovering`);
+        await this.recover();
+      }
+    }
+  }
+
+  #lost(what: string, e: unknown): LinkLostError {
+    return new LinkLostError(
+      `lost the device on ${this.port.path} during ${what} after ${OP_ATTEMPTS} attempts ` +
+        `(${(e as Error).message}); check the cable and power, then run the same command ` +
+        `again: espdelta re-plans and writes only what is still wrong`,
+    );
+  }
+
+  /**
+   * Brings a session back after a lost, stalled or garbled reply: drains the
+   * line and sends SYNC until a reply comes. Replies come back in order, so
+   * everything before the SYNC reply is stale and dropped with it. A chip
+   * that answers as the ROM although the stub ran, or does not answer at
+   * all (it reset, or the link dropped and came back), is connected afresh:
+   * reset into the loader, sync, stub, baud, attach, as {@link connect} did.
+   * Throws {@link LinkLostError} when that fails too.
+   */
+  async recover(): Promise<void> {
+    this.#recovering = true;
+    this.recoveries++;
+    try {
+      const answer = await this.#resync();
+      if (answer === "stub" && this.#stub) return;
+      if (answer === "rom" && !this.#stub && !this.#options.stub) return;
+      this.#trace?.(`device ${answer === "none" ? "silent" : "back in its ROM"}; reconnecting`);
+      await this.port.setBaud(115200);
+      this.#stub = false;
+      try {
+        await establish(this, this.port, {
+          ...this.#options,
+          chip: this.#chip.name,
+          attempts: Math.min(3, this.#options.attempts ?? 7),
+        });
+      } catch (e) {
+        throw this.#lost("reconnect", e);
+      }
+    } finally {
+      this.#recovering = false;
+    }
+  }
+
+  /** SYNC until a reply; says who answered. */
+  async #resync(): Promise<"stub" | "rom" | "none"> {
+    for (let attempt = 0; attempt < 2; attempt++) {
+      await this.port.flushInput();
+      this.#reader.clear();
+      await this.#send(encodeCommand(Op.SYNC, SYNC_PAYLOAD));
+      const deadline = this.#clock.now() + DEFAULT_TIMEOUT_MS;
+      try {
+        while (this.#clock.now() < deadline) {
+          const frame = await this.#reader.next(deadline - this.#clock.now(), "SYNC");
+          const resp = decodeResponse(frame);
+          if (!resp || resp.op !== Op.SYNC) continue;
+          // The other seven replies, then quiet.
+          for (let i = 0; i < 7; i++) {
+            try {
+              await this.#reader.next(SYNC_TIMEOUT_MS, "SYNC");
+            } catch {
+              break;
+            }
+          }
+          await this.port.flushInput();
+          this.#reader.clear();
+          return resp.value === 0 ? "stub" : "rom";
+        }
+      } catch (e) {
+        if (!(e instanceof TimeoutError)) throw e;
+      }
+    }
+    return "none";
   }
 
   async #reply(
@@ -223,12 +337,12 @@ export class Loader {
 
   /** READ_REG. */
   async readReg(addr: number): Promise<number> {
-    return (await this.command(Op.READ_REG, words(addr))).value >>> 0;
+    return (await this.command(Op.READ_REG, words(addr), { retry: true })).value >>> 0;
   }
 
   /** WRITE_REG. */
   async writeReg(addr: number, value: number, mask = 0xffffffff, delayUs = 0): Promise<void> {
-    await this.command(Op.WRITE_REG, words(addr, value, mask, delayUs));
+    await this.command(Op.WRITE_REG, words(addr, value, mask, delayUs), { retry: true });
   }
 
   /** GET_SECURITY_INFO, or null where the loader does not have it. */
@@ -287,13 +401,15 @@ export class Loader {
   async attach(): Promise<void> {
     if (!this.#stub && !this.#chip.rom.spiAttach) return;
     // The ROM takes a second word (is_legacy = 0); the stub only the pin word.
-    await this.command(Op.SPI_ATTACH, this.#stub ? words(0) : words(0, 0));
+    await this.command(Op.SPI_ATTACH, this.#stub ? words(0) : words(0, 0), { retry: true });
   }
 
   /** SPI_SET_PARAMS: tells the loader the flash size. */
   async setFlashSize(bytes: number): Promise<void> {
     if (!this.#stub && !this.#chip.rom.spiAttach) return;
-    await this.command(Op.SPI_SET_PARAMS, words(0, bytes, 0x10000, 0x1000, 0x100, 0xffff));
+    await this.command(Op.SPI_SET_PARAMS, words(0, bytes, 0x10000, 0x1000, 0x100, 0xffff), {
+      retry: true,
+    });
   }
 
   /** JEDEC id via the SPI user-command registers (manufacturer in the low byte). */
@@ -390,6 +506,7 @@ export class Loader {
     const r = await this.command(Op.SPI_FLASH_MD5, words(offset, size, 0, 0), {
       timeoutMs: timeoutForSize(MD5_S_PER_MB, size),
       dataLength: this.#stub ? 16 : 32,
+      retry: true,
     });
     return this.#stub ? toHex(r.data) : new TextDecoder().decode(r.data).toLowerCase();
   }
@@ -397,7 +514,13 @@ export class Loader {
   /**
    * Writes `bytes` at `offset` (4 KiB aligned): FLASH_BEGIN or
    * FLASH_DEFL_BEGIN, then blocks (0x400 with the ROM, 0x4000 with the stub),
-   * each retried up to 3 times on a checksum error or timeout.
+   * and with the stub FLASH(_DEFL)_END to collect deferred errors. A block
+   * refused for its checksum is sent again (3 times at most). Any other
+   * failure (a lost or garbled reply, an error the stub reports late) cannot
+   * be fixed by resending one block, because the stub does not check
+   * sequence numbers and may have taken it: the session {@link recover}s
+   * and the whole write starts again from its BEGIN, which rewrites the same
+   * sectors and nothing else (3 attempts, each with doubled timeouts).
    */
   async write(
     offset: number,
@@ -410,6 +533,24 @@ export class Loader {
     if (offset % Sizes.SECTOR !== 0) {
       throw new EspdeltaError("UNALIGNED", `write offset ${hex(offset)} is not 4 KiB aligned`);
     }
+    for (let attempt = 1;; attempt++) {
+      try {
+        return await this.#writeOnce(offset, bytes, options, 2 ** (attempt - 1));
+      } catch (e) {
+        if (this.#recovering || !transient(e)) throw e;
+        if (attempt >= OP_ATTEMPTS) throw this.#lost(`the write at ${hex(offset)}`, e);
+        this.#trace?.(`write at ${hex(offset)}: ${(e as Error).message}; recovering, then again`);
+        await this.recover();
+      }
+    }
+  }
+
+  async #writeOnce(
+    offset: number,
+    bytes: Uint8Array,
+    options: { compress?: boolean | "auto"; onProgress?: (done: number, total: number) => void },
+    scale: number,
+  ): Promise<WriteResult> {
     const canDeflate = this.#stub || this.#chip.rom.compressedWrite;
     const want = options.compress ?? "auto";
     let compressed = false;
@@ -435,13 +576,15 @@ export class Loader {
       : words(size, blocks, block, offset);
     // The ROM erases the whole range before it answers; the stub erases as data arrives.
     await this.command(begin, params, {
-      timeoutMs: rom ? timeoutForSize(ERASE_REGION_S_PER_MB, size) : DEFAULT_TIMEOUT_MS,
+      timeoutMs: scale *
+        (rom ? timeoutForSize(ERASE_REGION_S_PER_MB, size) : DEFAULT_TIMEOUT_MS),
     });
     const dataOp = compressed ? Op.FLASH_DEFL_DATA : Op.FLASH_DATA;
     const perBlockRaw = Math.ceil(bytes.length / blocks);
-    const blockTimeout = compressed
-      ? (rom ? timeoutForSize(ERASE_WRITE_S_PER_MB, perBlockRaw) : stubBlockTimeout(perBlockRaw))
-      : DEFAULT_TIMEOUT_MS;
+    const blockTimeout = scale *
+      (compressed
+        ? (rom ? timeoutForSize(ERASE_WRITE_S_PER_MB, perBlockRaw) : stubBlockTimeout(perBlockRaw))
+        : DEFAULT_TIMEOUT_MS);
     let sent = 0;
     for (let seq = 0; seq < blocks; seq++) {
       let chunk = payload.subarray(seq * block, (seq + 1) * block);
@@ -458,9 +601,9 @@ export class Loader {
           await this.command(dataOp, body, { check, timeoutMs: blockTimeout });
           break;
         } catch (e) {
-          const retryable = e instanceof TimeoutError ||
-            (e instanceof DeviceError && (e.status === 0x0107 || e.status === 0xc100));
-          if (!retryable || attempt >= BLOCK_ATTEMPTS) throw e;
+          // Refused for its checksum: the block was not taken, so it can go again.
+          const refused = e instanceof DeviceError && (e.status === 0x0107 || e.status === 0xc100);
+          if (!refused || attempt >= BLOCK_ATTEMPTS) throw e;
           this.#trace?.(`retrying block ${seq} (${(e as Error).message})`);
         }
       }
@@ -473,7 +616,8 @@ export class Loader {
     if (this.#stub) {
       // Flushes the stub's buffered writes and reports any deferred error.
       await this.command(compressed ? Op.FLASH_DEFL_END : Op.FLASH_END, words(1), {
-        timeoutMs: timeoutForSize(ERASE_WRITE_S_PER_MB, 0x10000) + DEFAULT_TIMEOUT_MS,
+        timeoutMs: scale *
+          (timeoutForSize(ERASE_WRITE_S_PER_MB, 0x10000) + DEFAULT_TIMEOUT_MS),
       });
     }
     return { bytesSent: compressed ? payload.length : sent, compressed };
@@ -535,14 +679,14 @@ export class Loader {
     }
     const timeoutMs = timeoutForSize(ERASE_REGION_S_PER_MB, size);
     if (this.#stub) {
-      await this.command(Op.ERASE_REGION, words(offset, size), { timeoutMs });
+      await this.command(Op.ERASE_REGION, words(offset, size), { timeoutMs, retry: true });
       return;
     }
     const eraseSize = this.#chip.name === "esp8266" ? esp8266EraseSize(offset, size) : size;
     const params = this.#chip.rom.beginEncryptedWord
       ? words(eraseSize, 0, Sizes.ROM_FLASH_BLOCK, offset, 0)
       : words(eraseSize, 0, Sizes.ROM_FLASH_BLOCK, offset);
-    await this.command(Op.FLASH_BEGIN, params, { timeoutMs });
+    await this.command(Op.FLASH_BEGIN, params, { timeoutMs, retry: true });
   }
 
   /** Erases the whole flash (stub only). */
@@ -648,11 +792,18 @@ export class Loader {
  * ```
  */
 export async function connect(port: Port, options: ConnectOptions = {}): Promise<Loader> {
-  const clock = options.clock ?? realClock;
   const loader = new Loader(port, CHIPS[options.chip ?? "esp32"], {
-    clock,
+    clock: options.clock,
     trace: options.trace,
   });
+  loader._remember(options);
+  await establish(loader, port, options);
+  return loader;
+}
+
+/** Reset, sync, detect, stub, baud, attach: connecting, and reconnecting after a lost link. */
+async function establish(loader: Loader, port: Port, options: ConnectOptions): Promise<void> {
+  const clock = options.clock ?? realClock;
   const attempts = options.attempts ?? 7;
   const reset = options.reset ?? "default-reset";
   let strategies: (ResetStrategy | { name: string; fn: ResetFn })[] = [];
@@ -721,5 +872,4 @@ export async function connect(port: Port, options: ConnectOptions = {}): Promise
     await loader.changeBaud(options.baud);
   }
   await loader.attach();
-  return loader;
 }

@@ -1,7 +1,7 @@
 /**
  * Carries out a plan: writes its steps in order, verifies by device MD5
- * every 64 KiB block a write touched (see verify.ts), and rewrites a region
- * that fails once.
+ * every 64 KiB block a write touched (see verify.ts), and repairs a block
+ * that fails its check (its steps again, then the block whole, once each).
  * Sectors outside the plan are never erased or written.
  * @module
  */
@@ -13,7 +13,7 @@ import { md5Hex } from "./hash.ts";
 import type { FlashRegion, Plan, PlanDevice, PlanStep } from "./types.ts";
 import { verifyRanges } from "./verify.ts";
 
-/** The device still differs from the image after one full rewrite. */
+/** The device still differs from the image after its range was written again, whole. */
 export class VerifyError extends EspdeltaError {
   /** Name of the region that failed. */
   readonly region: string;
@@ -21,11 +21,28 @@ export class VerifyError extends EspdeltaError {
   constructor(region: string, offset: number, expected: string, actual: string) {
     super(
       "VERIFY_MISMATCH",
-      `${region} at ${hex(offset)} still differs after a full rewrite ` +
+      `${region} at ${hex(offset)} still differs after writing it again ` +
         `(device MD5 ${actual}, expected ${expected}); check the flash size and power, then retry`,
     );
     this.region = region;
   }
+}
+
+/** A write step of `length` bytes at `offset` in `region`, outside any plan. */
+function rangeStep(region: string, offset: number, length: number): PlanStep {
+  return {
+    action: "write",
+    region,
+    offset,
+    length,
+    firstSector: offset / Sizes.SECTOR,
+    sectors: Math.ceil(length / Sizes.SECTOR),
+    reason: "range-differs",
+    detail: "rewrite after a failed check",
+    compressedBytes: 0,
+    ms: 0,
+    wireBytes: 0,
+  };
 }
 
 /** Progress and result events, in order. */
@@ -47,7 +64,7 @@ export interface ExecuteResult {
   stepsRun: number;
   /** Whether device MD5s confirmed every written range and region. */
   verified: boolean;
-  /** Regions rewritten whole after a failed check. */
+  /** Regions where a check failed and their steps (or checked range) were written again. */
   rewritten: string[];
 }
 
@@ -59,7 +76,9 @@ export interface ExecuteOptions {
 
 /**
  * Executes `plan` with the same `regions` it was made from (checked by MD5).
- * Throws {@link VerifyError} when a region still differs after one rewrite.
+ * A checked range that differs gets its steps run again; if it still
+ * differs, the whole checked range is written; if even that fails,
+ * {@link VerifyError}.
  */
 export async function executePlan(
   dev: PlanDevice,
@@ -104,48 +123,40 @@ export async function executePlan(
 
   const rewritten: string[] = [];
   if (plan.verify) {
-    const failed = new Set<string>();
-    const check = async (region: string, offset: number, data: Uint8Array) => {
-      const match = await dev.md5(offset, data.length) === md5Hex(data);
-      emit({ type: "verify", region, offset, length: data.length, match });
-      return match;
+    const check = async (region: string, offset: number, length: number) => {
+      const r = byName.get(region)!;
+      const start = offset - r.offset;
+      const expected = md5Hex(r.data.subarray(start, start + length));
+      const actual = await dev.md5(offset, length);
+      const match = actual === expected;
+      emit({ type: "verify", region, offset, length, match });
+      return { match, expected, actual };
     };
     for (const v of verifyRanges(plan.regions, plan.steps)) {
-      const region = byName.get(v.region)!;
-      const start = v.offset - region.offset;
-      if (!await check(v.region, v.offset, region.data.subarray(start, start + v.length))) {
-        failed.add(v.region);
+      if ((await check(v.region, v.offset, v.length)).match) continue;
+      // First the plan's own steps in this range again: a write that went
+      // wrong on the way (a corrupted block the checksum missed) is fixed
+      // without touching any sector outside the plan.
+      const inside = plan.steps.filter((st) =>
+        st.action === "write" && st.region === v.region && st.offset >= v.offset &&
+        st.offset + st.length <= v.offset + v.length
+      );
+      emit({ type: "rewrite", region: v.region, reason: "device MD5 differs after writing" });
+      for (const st of inside) await run(st, 0, inside.length);
+      let c = await check(v.region, v.offset, v.length);
+      if (!c.match) {
+        // Sectors beside the written ones changed: rewrite the whole checked range.
+        const whole = rangeStep(v.region, v.offset, v.length);
+        emit({
+          type: "rewrite",
+          region: v.region,
+          reason: "sectors beside the written ones differ",
+        });
+        await run(whole, 0, 1);
+        c = await check(v.region, v.offset, v.length);
+        if (!c.match) throw new VerifyError(v.region, v.offset, c.expected, c.actual);
       }
-    }
-    for (const name of failed) {
-      const region = byName.get(name)!;
-      emit({ type: "rewrite", region: name, reason: "device MD5 differs after writing" });
-      const whole: PlanStep = {
-        action: "write",
-        region: name,
-        offset: region.offset,
-        length: region.data.length,
-        firstSector: region.offset / Sizes.SECTOR,
-        sectors: Math.ceil(region.data.length / Sizes.SECTOR),
-        reason: "range-differs",
-        detail: "rewrite after a failed check",
-        compressedBytes: 0,
-        ms: 0,
-        wireBytes: 0,
-      };
-      await run(whole, 0, 1);
-      const actual = await dev.md5(region.offset, region.data.length);
-      const expected = md5Hex(region.data);
-      const match = actual === expected;
-      emit({
-        type: "verify",
-        region: name,
-        offset: region.offset,
-        length: region.data.length,
-        match,
-      });
-      if (!match) throw new VerifyError(name, region.offset, expected, actual);
-      rewritten.push(name);
+      if (!rewritten.includes(v.region)) rewritten.push(v.region);
     }
   }
   for (const rp of plan.regions) {

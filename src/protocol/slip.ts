@@ -23,30 +23,26 @@ export const ESC_ESC = 0xdd;
  * ```
  */
 export function slipEncode(packet: Uint8Array): Uint8Array {
-  let specials = 0;
-  for (let i = 0; i < packet.length; i++) {
-    const b = packet[i];
-    if (b === END || b === ESC) specials++;
-  }
-  const out = new Uint8Array(packet.length + specials + 2);
-  out[0] = END;
-  if (specials === 0) {
-    out.set(packet, 1);
-  } else {
-    let o = 1;
-    for (let i = 0; i < packet.length; i++) {
-      const b = packet[i];
-      if (b === END) {
-        out[o++] = ESC;
-        out[o++] = ESC_END;
-      } else if (b === ESC) {
-        out[o++] = ESC;
-        out[o++] = ESC_ESC;
-      } else {
-        out[o++] = b;
-      }
+  // Runs between specials are copied whole: indexOf and set are native.
+  const specials: number[] = [];
+  for (const special of [END, ESC]) {
+    for (let i = packet.indexOf(special); i >= 0; i = packet.indexOf(special, i + 1)) {
+      specials.push(i);
     }
   }
+  const out = new Uint8Array(packet.length + specials.length + 2);
+  out[0] = END;
+  specials.sort((x, y) => x - y);
+  let from = 0;
+  let o = 1;
+  for (const at of specials) {
+    out.set(packet.subarray(from, at), o);
+    o += at - from;
+    out[o++] = ESC;
+    out[o++] = packet[at] === END ? ESC_END : ESC_ESC;
+    from = at + 1;
+  }
+  out.set(packet.subarray(from), o);
   out[out.length - 1] = END;
   return out;
 }
@@ -97,6 +93,13 @@ export class SlipDecoder {
     if (this.#buf.length - this.#len < chunk.length) this.#grow(this.#len + chunk.length);
     const buf = this.#buf;
     let len = this.#len;
+    // Next delimiter and escape at or after a position (chunk.length: none), found lazily.
+    const find = (b: number, from: number) => {
+      const at = chunk.indexOf(b, from);
+      return at < 0 ? chunk.length : at;
+    };
+    let nextEnd = -1;
+    let nextEsc = -1;
     for (let i = 0; i < chunk.length; i++) {
       const b = chunk[i];
       if (!this.#inFrame) {
@@ -124,6 +127,16 @@ export class SlipDecoder {
         len = 0;
         this.#escaped = false;
         this.#bad = false;
+        continue;
+      }
+      if (!this.#escaped && b !== ESC) {
+        // Copy the run up to the next delimiter or escape in one go.
+        if (nextEnd < i) nextEnd = find(END, i);
+        if (nextEsc < i) nextEsc = find(ESC, i);
+        const stop = Math.min(nextEnd, nextEsc);
+        buf.set(chunk.subarray(i, stop), len);
+        len += stop - i;
+        i = stop - 1;
         continue;
       }
       if (this.#escaped) {
