@@ -13,13 +13,23 @@ export async function readUserFile(path: string): Promise<Uint8Array> {
     return await Deno.readFile(path);
   } catch (e) {
     if (e instanceof Deno.errors.NotFound) {
-      throw new EspdeltaError("FILE_NOT_FOUND", `cannot read ${path}: no such file`);
+      throw new EspdeltaError(
+        "FILE_NOT_FOUND",
+        `cannot read ${path}: no such file; check the path (or build the project first)`,
+      );
     }
     if (e instanceof Deno.errors.PermissionDenied) {
-      throw new EspdeltaError("FILE_UNREADABLE", `cannot read ${path}: permission denied`);
+      throw new EspdeltaError(
+        "FILE_UNREADABLE",
+        `cannot read ${path}: permission denied; check the file's permissions`,
+      );
     }
     if (e instanceof Deno.errors.IsADirectory) {
-      throw new EspdeltaError("FILE_UNREADABLE", `cannot read ${path}: it is a directory`);
+      throw new EspdeltaError(
+        "FILE_UNREADABLE",
+        `cannot read ${path}: it is a directory; give an image file, or the folder alone as a ` +
+          "build folder",
+      );
     }
     throw new EspdeltaError("FILE_UNREADABLE", `cannot read ${path}: ${(e as Error).message}`);
   }

@@ -8,7 +8,8 @@
 import type { Command } from "@commander-js/extra-typings";
 import { planFlash, summarizePlan } from "../plan/planner.ts";
 import { executePlan } from "../plan/execute.ts";
-import { resolveInputs } from "./inputs.ts";
+import { preflightInputs, resolveInputs } from "./inputs.ts";
+import { parseChip } from "./args.ts";
 import type { GlobalOptions } from "./main.ts";
 import type { Output } from "./output.ts";
 import { DEFAULT_BAUD, withSession } from "./session.ts";
@@ -31,6 +32,8 @@ export function register(program: Command, out: () => Output): void {
     .action(async (inputs, opts, cmd) => {
       const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
       const o = out();
+      const chipArg = parseChip(g.chip);
+      await preflightInputs(inputs, chipArg === "auto" ? undefined : chipArg);
       await withSession(g, o, async ({ loader, chip, flashSize }) => {
         const regions = await resolveInputs(inputs, chip.name, {
           ...opts,
@@ -64,6 +67,8 @@ export function register(program: Command, out: () => Output): void {
     .action(async (inputs, opts, cmd) => {
       const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
       const o = out();
+      const chipArg = parseChip(g.chip);
+      await preflightInputs(inputs, chipArg === "auto" ? undefined : chipArg);
       await withSession(g, o, async ({ loader, chip, flashSize }) => {
         const regions = await resolveInputs(inputs, chip.name, {
           ...opts,

@@ -53,6 +53,7 @@ const USAGE_CODES = new Set([
   "EMPTY",
   "OVERLAP",
   "PAST_END",
+  "TOO_LARGE",
   "WRONG_CHIP",
   "FILE_NOT_FOUND",
   "FILE_UNREADABLE",

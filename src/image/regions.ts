@@ -277,7 +277,10 @@ async function espIdf(buildDir: string, chip: ChipName | undefined): Promise<Bui
     json = JSON.parse(new TextDecoder().decode(await readFile(file)));
   } catch (e) {
     if (e instanceof BuildDirError) throw e;
-    throw new BuildDirError("BAD_JSON", `${file} is not valid JSON: ${(e as Error).message}`);
+    throw new BuildDirError(
+      "BAD_JSON",
+      `${file} is not valid JSON (${(e as Error).message}); rebuild the project to regenerate it`,
+    );
   }
   if (typeof json !== "object" || json === null || Array.isArray(json)) {
     throw new BuildDirError("BAD_JSON", `${file} does not hold a JSON object`);

@@ -11,7 +11,7 @@ import type { FlashRegion } from "./types.ts";
 
 /** A region that cannot be flashed as given. */
 export class RegionError extends EspdeltaError {
-  /** Codes: UNALIGNED, EMPTY, OVERLAP, PAST_END, WRONG_CHIP. */
+  /** Codes: UNALIGNED, EMPTY, TOO_LARGE, OVERLAP, PAST_END, WRONG_CHIP. */
   constructor(code: string, message: string) {
     super(code, message);
   }
@@ -43,7 +43,18 @@ export function validateRegions(
       );
     }
     if (r.data.length === 0) {
-      throw new RegionError("EMPTY", `${where}: ${r.file ?? "data"} is empty; nothing to write`);
+      throw new RegionError(
+        "EMPTY",
+        `${where}: ${r.file ?? "data"} is empty; nothing to write (rebuild it or leave it out)`,
+      );
+    }
+    const mb = (n: number) => `${+(n / 1024 / 1024).toFixed(2)} MB`;
+    if (r.data.length > flashSize) {
+      throw new RegionError(
+        "TOO_LARGE",
+        `${where}: ${r.file ?? "the data"} is ${mb(r.data.length)}, larger than the whole ` +
+          `${mb(flashSize)} flash; check the file, or --flash-size if the flash is larger`,
+      );
     }
     if (r.offset + r.data.length > flashSize) {
       throw new RegionError(
@@ -51,7 +62,8 @@ export function validateRegions(
         `${where}: ${r.data.length} bytes end at ${
           hex(r.offset + r.data.length)
         }, past the end of ` +
-          `the ${flashSize / 1024 / 1024} MB flash (${hex(flashSize)})`,
+          `the ${mb(flashSize)} flash (${hex(flashSize)}); check the offset, or --flash-size ` +
+          "if the flash is larger",
       );
     }
     const looksLikeImage = r.kind === "app" || r.kind === "bootloader" ||
@@ -74,7 +86,7 @@ export function validateRegions(
       throw new RegionError(
         "OVERLAP",
         `${a.name} (${hex(a.offset)}-${hex(a.offset + a.data.length)}) overlaps ${b.name} ` +
-          `at ${hex(b.offset)}`,
+          `at ${hex(b.offset)}; fix the offsets so each region ends before the next begins`,
       );
     }
   }

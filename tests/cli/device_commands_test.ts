@@ -104,7 +104,7 @@ Deno.test("bad input: one-line errors, exit code 2, device untouched", async () 
     const cases: [string[], string][] = [
       [
         ["-p", url, "write-flash", "0x1000", "/nonexistent/app.bin"],
-        "error: cannot read /nonexistent/app.bin: no such file",
+        "error: cannot read /nonexistent/app.bin: no such file; check the path (or build the project first)",
       ],
       [
         ["-p", url, "write-flash", "0x1000"],

@@ -2,10 +2,11 @@ import { assertEquals, assertOk } from "../assert.ts";
 import { VirtualDevice } from "../../src/emulator/device.ts";
 import { serveTcp } from "../../src/emulator/tcp.ts";
 import { espdelta } from "./run.ts";
+import { changeByte } from "../firmware.ts";
 
 const FW = new URL("../../../shared/testdata/firmware/", import.meta.url).pathname;
 
-Deno.test("flash: full first, verify-skip next, one sector after a one-byte change; JSON events", async () => {
+Deno.test("flash: full first, verify-skip next, after a one-byte change its sector and the digest's; JSON events", async () => {
   const device = new VirtualDevice({ chip: "esp32" });
   const server = await serveTcp(device, { hostname: "127.0.0.1", port: 0 });
   const dir = await Deno.makeTempDir();
@@ -30,11 +31,10 @@ Deno.test("flash: full first, verify-skip next, one sector after a one-byte chan
     );
     assertEquals(device.flash.touchedSectors(), []);
 
-    bytes[0x2_1234] ^= 0xff;
-    await Deno.writeFile(app, bytes);
+    await Deno.writeFile(app, changeByte(bytes, 0x2_1234));
     const plan = await espdelta(["-p", url, "plan", "0x10000", app]);
     assertOk(
-      plan.stdout.includes("app     0x10000  196608  48       write   0x31000"),
+      plan.stdout.includes("app     0x10000  196608  48       write   0x31000 0x3f000"),
       plan.stdout,
     );
     assertEquals(device.flash.touchedSectors(), []);
@@ -47,6 +47,8 @@ Deno.test("flash: full first, verify-skip next, one sector after a one-byte chan
       "plan",
       "progress",
       "progress",
+      "progress",
+      "progress",
       "region-done",
       "region-done",
       "outcome",
@@ -55,9 +57,9 @@ Deno.test("flash: full first, verify-skip next, one sector after a one-byte chan
     assertEquals(outcome.outcome, "selective");
     assertEquals(outcome.regions, [
       { name: "bootloader", offset: 0x1000, sectors: 2, written: 0, ranges: [] },
-      { name: "app", offset: 0x10000, sectors: 48, written: 1, ranges: [[0x21, 1]] },
+      { name: "app", offset: 0x10000, sectors: 48, written: 2, ranges: [[0x21, 1], [0x2f, 1]] },
     ]);
-    assertEquals(device.flash.touchedSectors(), [0x31]);
+    assertEquals(device.flash.touchedSectors(), [0x31, 0x3f]);
     for (const e of events) {
       assertOk(typeof e.time === "string" && !Number.isNaN(Date.parse(e.time)));
     }

@@ -144,7 +144,8 @@ Deno.test("ESP-IDF: one-line errors naming the file", async () => {
     await Deno.writeTextFile(json, "{ not json");
     e = await assertRejects(() => regionsFromBuildDir(tmp), BuildDirError);
     assertEquals(e.code, "BAD_JSON");
-    assertEquals(e.message.startsWith(`${json} is not valid JSON: `), true);
+    assertEquals(e.message.startsWith(`${json} is not valid JSON (`), true);
+    assertEquals(e.message.endsWith("); rebuild the project to regenerate it"), true);
     assertEquals(e.message.includes("\n"), false);
 
     await Deno.writeTextFile(json, JSON.stringify({ flash_settings: {} }));

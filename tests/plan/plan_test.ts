@@ -207,7 +207,7 @@ Deno.test("bad regions are refused before anything is sent", async () => {
       [
         [{ name: "app", offset: 0x10000, data: new Uint8Array(0), file: "app.bin" }],
         "EMPTY",
-        "app at 0x10000: app.bin is empty; nothing to write",
+        "app at 0x10000: app.bin is empty; nothing to write (rebuild it or leave it out)",
       ],
       [
         [{ name: "a", offset: 0x10000, data: new Uint8Array(0x2000) }, {
@@ -216,12 +216,12 @@ Deno.test("bad regions are refused before anything is sent", async () => {
           data: new Uint8Array(1),
         }],
         "OVERLAP",
-        "a (0x10000-0x12000) overlaps b at 0x11000",
+        "a (0x10000-0x12000) overlaps b at 0x11000; fix the offsets so each region ends before the next begins",
       ],
       [
         [{ name: "big", offset: 0x3ff000, data: new Uint8Array(0x2000) }],
         "PAST_END",
-        "big at 0x3ff000: 8192 bytes end at 0x401000, past the end of the 4 MB flash (0x400000)",
+        "big at 0x3ff000: 8192 bytes end at 0x401000, past the end of the 4 MB flash (0x400000); check the offset, or --flash-size if the flash is larger",
       ],
       [
         [{
