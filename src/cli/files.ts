@@ -6,6 +6,8 @@
 
 import { EspdeltaError } from "../protocol/errors.ts";
 import type { FlashRegion } from "../plan/types.ts";
+import { parsePartitionCsv, writePartitionTable } from "../image/partitions.ts";
+import { PartitionError } from "../image/errors.ts";
 
 /** Reads a file the user named; errors say which file and why. */
 export async function readUserFile(path: string): Promise<Uint8Array> {
@@ -35,15 +37,31 @@ export async function readUserFile(path: string): Promise<Uint8Array> {
   }
 }
 
-/** Regions from `ADDR FILE` pairs, named after the files. */
+/**
+ * Regions from `ADDR FILE` pairs, named after the files. A `.csv` file is a
+ * partition table in ESP-IDF's CSV form: it is checked with gen_esp32part's
+ * rules and flashed as the binary table, so `0x8000 partitions.csv` works
+ * without running the generator first.
+ */
 export async function regionsFromPairs(
   pairs: { offset: number; file: string }[],
 ): Promise<FlashRegion[]> {
   const out: FlashRegion[] = [];
   for (const { offset, file } of pairs) {
-    const data = await readUserFile(file);
+    let data = await readUserFile(file);
+    if (/\.csv$/i.test(file)) data = partitionCsv(file, data, offset);
     const base = file.split(/[\\/]/).pop()!.replace(/\.bin$/i, "");
     out.push({ name: base, offset, data, file });
   }
   return out;
+}
+
+/** The binary table of a partitions CSV flashed at `offset`. */
+function partitionCsv(file: string, bytes: Uint8Array, offset: number): Uint8Array {
+  try {
+    return writePartitionTable(parsePartitionCsv(new TextDecoder().decode(bytes), { offset }));
+  } catch (e) {
+    if (!(e instanceof PartitionError)) throw e;
+    throw new PartitionError(e.code, `${file}: ${e.message}; fix the CSV`);
+  }
 }

@@ -16,6 +16,7 @@ import { parseImage } from "../image/app.ts";
 import { parsePartitionTable } from "../image/partitions.ts";
 import { ImageError, PartitionError } from "../image/errors.ts";
 import { hex } from "../protocol/bytes.ts";
+import { validateRegions } from "../plan/validate.ts";
 
 /** Flash-setting options as given on the command line (undefined = not given). */
 export interface FlashSettingOptions {
@@ -114,5 +115,5 @@ export async function preflightInputs(inputs: string[], chip?: ChipName): Promis
     await regionsFromBuildDir(inputs[0], chip);
     return;
   }
-  await regionsFromPairs(parsePairs(inputs));
+  validateRegions(nameRegions(await regionsFromPairs(parsePairs(inputs))));
 }

@@ -28,11 +28,13 @@ export function imageChipId(data: Uint8Array): number | undefined {
  * Checks alignment, emptiness, overlaps, flash bounds and, for app and
  * bootloader images, that the image was built for `chip`. Returns the regions
  * sorted by offset. Throws {@link RegionError} with a one-line message.
+ * Without a chip or a flash size (before connecting) those checks are left
+ * out.
  */
 export function validateRegions(
   regions: readonly FlashRegion[],
-  chip: ChipInfo,
-  flashSize: number,
+  chip?: ChipInfo,
+  flashSize = Infinity,
 ): FlashRegion[] {
   for (const r of regions) {
     const where = `${r.name} at ${hex(r.offset)}`;
@@ -68,8 +70,10 @@ export function validateRegions(
     }
     const looksLikeImage = r.kind === "app" || r.kind === "bootloader" ||
       (r.kind === undefined && r.data[0] === 0xe9);
-    const id = looksLikeImage && chip.imageChipId !== null ? imageChipId(r.data) : undefined;
-    if (id !== undefined && id !== chip.imageChipId) {
+    const id = looksLikeImage && chip && chip.imageChipId !== null
+      ? imageChipId(r.data)
+      : undefined;
+    if (chip && id !== undefined && id !== chip.imageChipId) {
       const other = chipByImageId(id)?.displayName ?? `unknown chip id ${id}`;
       throw new RegionError(
         "WRONG_CHIP",

@@ -53,7 +53,12 @@ function openError(sys: PosixSys, path: string, e: number): PortError {
         e,
       );
     case sys.consts.EBUSY:
-      return new PortError("PORT_BUSY", `serial port ${path} is busy (held by another process)`, e);
+      return new PortError(
+        "PORT_BUSY",
+        `serial port ${path} is busy (held by another process); close the other program ` +
+          "(monitor, IDE) and retry",
+        e,
+      );
     default:
       return new PortError("PORT_IO", `cannot open ${path}: ${sys.strerror(e)}`, e);
   }
