@@ -8,11 +8,13 @@
 import type { Command } from "@commander-js/extra-typings";
 import { planFlash, summarizePlan } from "../plan/planner.ts";
 import { executePlan } from "../plan/execute.ts";
-import { preflightInputs, resolveInputs } from "./inputs.ts";
+import { type FlashSettingOptions, preflightInputs, resolveInputs } from "./inputs.ts";
+import { BoardsFailedError, exitCodeFor } from "./exit.ts";
+import { EspdeltaError } from "../protocol/errors.ts";
 import { parseChip } from "./args.ts";
 import type { GlobalOptions } from "./main.ts";
 import type { Output } from "./output.ts";
-import { DEFAULT_BAUD, withSession } from "./session.ts";
+import { DEFAULT_BAUD, namedPorts, withSession } from "./session.ts";
 import { formatPlan } from "./plan_format.ts";
 
 /** Registers `plan` and `flash`. */
@@ -69,51 +71,171 @@ export function register(program: Command, out: () => Output): void {
       const o = out();
       const chipArg = parseChip(g.chip);
       await preflightInputs(inputs, chipArg === "auto" ? undefined : chipArg);
-      await withSession(g, o, async ({ loader, chip, flashSize }) => {
-        const regions = await resolveInputs(inputs, chip.name, {
-          ...opts,
-          detectedFlashSize: flashSize,
-          out: o,
-        });
-        const plan = await planFlash(loader, regions, {
-          flashSize,
-          baud: g.baud ?? DEFAULT_BAUD,
-          full: opts.full,
-        });
-        o.event("plan", { plan });
-        if (o.traceOn) { for (const line of formatPlan(plan)) o.trace(line); }
-        const started = performance.now();
-        const result = await executePlan(loader, plan, regions, {
-          onEvent: (e) => {
-            if (e.type === "step-start" && e.step.action === "write") {
-              o.progressStart(e.step.region, e.step.length);
-            } else if (e.type === "step-progress") {
-              o.progress(e.step.region, e.done, e.total);
-            } else if (e.type === "step-done") {
-              o.progressEnd();
-            } else if (e.type === "region-done") {
-              o.event("region-done", e);
-            } else if (e.type === "rewrite") {
-              o.warn(`${e.region}: ${e.reason}; writing it again`);
-            }
-          },
-        });
-        const secs = ((performance.now() - started) / 1000).toFixed(1);
-        o.event("outcome", {
-          outcome: plan.outcome,
-          regions: plan.regions.map((r) => ({
-            name: r.name,
-            offset: r.offset,
-            sectors: r.sectors,
-            written: r.writeSectors,
-            ranges: r.ranges,
-          })),
-          bytesSent: result.bytesSent,
-          verified: result.verified,
-          rewritten: result.rewritten,
-          seconds: Number(secs),
-        });
-        if (!o.json) o.result(summarizePlan(plan));
-      }, { needFlashSize: true });
+      const ports = await namedPorts(g);
+      if (ports.length <= 1) {
+        const board = await flashBoard(g, o, inputs, opts, ports[0]);
+        if (!o.json) o.result(board.summary);
+        return;
+      }
+      await flashBoards(g, o, inputs, opts, ports);
     });
+}
+
+/** Options of `flash`. */
+type FlashOptions = FlashSettingOptions & { full?: boolean };
+
+/** What happened on one board. */
+interface BoardResult {
+  /** The port. */
+  port: string;
+  /** Chip name, once connected. */
+  chip?: string;
+  /** Plan outcome. */
+  outcome?: string;
+  /** Sectors written, and in all the regions. */
+  sectorsWritten?: number;
+  /** Sectors the regions span. */
+  sectors?: number;
+  /** Data bytes sent. */
+  bytesSent?: number;
+  /** Seconds from opening the port to the end. */
+  seconds: number;
+  /** The plan in one line, or the error. */
+  summary: string;
+  /** 0 when it worked, else the exit code its error maps to. */
+  exitCode: number;
+}
+
+/** The delta path on one board: connect, plan, write, verify, reset. */
+async function flashBoard(
+  g: GlobalOptions,
+  o: Output,
+  inputs: string[],
+  opts: FlashOptions,
+  path?: string,
+): Promise<BoardResult> {
+  const started = performance.now();
+  const board: BoardResult = { port: path ?? "", seconds: 0, summary: "", exitCode: 0 };
+  await withSession(g, o, async ({ loader, chip, flashSize, port }) => {
+    board.port = port.path;
+    board.chip = chip.displayName;
+    const regions = await resolveInputs(inputs, chip.name, {
+      ...opts,
+      detectedFlashSize: flashSize,
+      out: o,
+    });
+    const plan = await planFlash(loader, regions, {
+      flashSize,
+      baud: g.baud ?? DEFAULT_BAUD,
+      full: opts.full,
+    });
+    o.event("plan", { plan });
+    if (o.traceOn) { for (const line of formatPlan(plan)) o.trace(line); }
+    const writeStarted = performance.now();
+    const result = await executePlan(loader, plan, regions, {
+      onEvent: (e) => {
+        if (e.type === "step-start" && e.step.action === "write") {
+          o.progressStart(e.step.region, e.step.length);
+        } else if (e.type === "step-progress") {
+          o.progress(e.step.region, e.done, e.total);
+        } else if (e.type === "step-done") {
+          o.progressEnd();
+        } else if (e.type === "region-done") {
+          o.event("region-done", e);
+        } else if (e.type === "rewrite") {
+          o.warn(`${e.region}: ${e.reason}; writing it again`);
+        }
+      },
+    });
+    const secs = ((performance.now() - writeStarted) / 1000).toFixed(1);
+    o.event("outcome", {
+      outcome: plan.outcome,
+      regions: plan.regions.map((r) => ({
+        name: r.name,
+        offset: r.offset,
+        sectors: r.sectors,
+        written: r.writeSectors,
+        ranges: r.ranges,
+      })),
+      bytesSent: result.bytesSent,
+      verified: result.verified,
+      rewritten: result.rewritten,
+      seconds: Number(secs),
+    });
+    board.outcome = plan.outcome;
+    board.sectorsWritten = plan.regions.reduce((n, r) => n + r.writeSectors, 0);
+    board.sectors = plan.regions.reduce((n, r) => n + r.sectors, 0);
+    board.bytesSent = result.bytesSent;
+    board.summary = summarizePlan(plan);
+  }, { needFlashSize: true, path });
+  board.seconds = (performance.now() - started) / 1000;
+  return board;
+}
+
+/**
+ * Many boards at once, each with its own session and plan: one failing
+ * never stops the others. Each board's lines start with its port; a table
+ * sums up; the exit code is 0 only when every board succeeded.
+ */
+async function flashBoards(
+  g: GlobalOptions,
+  o: Output,
+  inputs: string[],
+  opts: FlashOptions,
+  ports: string[],
+): Promise<void> {
+  o.info(`Flashing ${ports.length} boards at once`);
+  const results = await Promise.all(ports.map(async (path): Promise<BoardResult> => {
+    const b = o.board(path);
+    const started = performance.now();
+    try {
+      const r = await flashBoard(g, b, inputs, opts, path);
+      b.info(`${r.summary} (${r.seconds.toFixed(1)} s)`);
+      b.event("board", { ...r, ok: true });
+      return r;
+    } catch (e) {
+      const exitCode = exitCodeFor(e);
+      const message = e instanceof Error ? e.message : String(e);
+      b.error(message, e instanceof EspdeltaError ? e.code : "INTERNAL", exitCode);
+      const r = {
+        port: path,
+        seconds: (performance.now() - started) / 1000,
+        summary: message,
+        exitCode,
+      };
+      b.event("board", { ...r, ok: false });
+      return r;
+    }
+  }));
+  const failed = results.filter((r) => r.exitCode !== 0);
+  const rows = [["#", "port", "chip", "outcome", "sectors written", "time", "result"]];
+  results.forEach((r, i) =>
+    rows.push([
+      String(i + 1),
+      r.port,
+      r.chip ?? "-",
+      r.outcome ?? "-",
+      r.sectors === undefined ? "-" : `${r.sectorsWritten} of ${r.sectors}`,
+      `${r.seconds.toFixed(1)} s`,
+      r.exitCode === 0 ? "ok" : `failed (exit ${r.exitCode})`,
+    ])
+  );
+  const widths = rows[0].map((_, c) => Math.max(...rows.map((row) => row[c].length)));
+  for (const row of rows) o.info(row.map((cell, c) => cell.padEnd(widths[c])).join("  ").trimEnd());
+  const line = `${results.length} boards: ${
+    results.length - failed.length
+  } ok, ${failed.length} failed`;
+  o.event("summary", {
+    boards: results.map((r) => ({ ...r, ok: r.exitCode === 0 })),
+    ok: results.length - failed.length,
+    failed: failed.length,
+  });
+  if (failed.length === 0) {
+    o.result(line);
+    return;
+  }
+  throw new BoardsFailedError(
+    `${line}: ${failed.map((r) => r.port).join(", ")}`,
+    Math.max(...failed.map((r) => r.exitCode)),
+  );
 }

@@ -12,18 +12,22 @@ import { Command, CommanderError, Option } from "@commander-js/extra-typings";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { Output } from "./output.ts";
 import { applyConfig, readConfig } from "./config.ts";
-import { parseBaud, parseChip, parseCount, UsageError } from "./args.ts";
-import { BuildDirError, ImageError, PartitionError } from "../image/errors.ts";
-import { RegionError } from "../plan/validate.ts";
+import { parseBaud, parseChip, parseCount } from "./args.ts";
 import denoJson from "../../deno.json" with { type: "json" };
 
-/** Exit codes of the CLI. */
-export const ExitCode = { OK: 0, DEVICE: 1, USAGE: 2, VERIFY: 3 } as const;
+export { ExitCode, exitCodeFor } from "./exit.ts";
+import { ExitCode, exitCodeFor } from "./exit.ts";
 
 /** Global options every command sees. */
 export interface GlobalOptions {
-  /** Serial port, socket:// or rfc2217:// URL. */
+  /** Serial port, socket:// or rfc2217:// URL (several for `flash` on many boards). */
   port?: string[];
+  /** `--port-filter` terms (vid=, pid=, name=, serial=). */
+  portFilter?: string[];
+  /** sysfs and /dev roots for port discovery (tests). */
+  sysRoot?: string;
+  /** See sysRoot. */
+  devRoot?: string;
   /** Baud rate for the session after connecting. */
   baud?: number;
   /** Chip, or auto. */
@@ -46,47 +50,6 @@ export interface GlobalOptions {
   quiet?: boolean;
 }
 
-/** Error codes that mean the user's input was wrong (exit 2). */
-const USAGE_CODES = new Set([
-  "USAGE",
-  "UNALIGNED",
-  "EMPTY",
-  "OVERLAP",
-  "PAST_END",
-  "TOO_LARGE",
-  "WRONG_CHIP",
-  "FILE_NOT_FOUND",
-  "FILE_UNREADABLE",
-  "BAD_MAGIC",
-  "TRUNCATED",
-  "BAD_CHECKSUM",
-  "BAD_SHA256",
-  "BAD_PARTITION_TABLE",
-  "BAD_BUILD_DIR",
-  "PORT_NOT_FOUND",
-  "PORT_BUSY",
-  "PERMISSION_DENIED",
-  "NO_PORT",
-  "AMBIGUOUS_PORT",
-  "BAD_STUB",
-]);
-
-/** Maps an error to an exit code. */
-export function exitCodeFor(e: unknown): number {
-  if (
-    e instanceof ImageError || e instanceof PartitionError || e instanceof BuildDirError ||
-    e instanceof RegionError || e instanceof UsageError
-  ) {
-    return ExitCode.USAGE;
-  }
-  if (e instanceof EspdeltaError) {
-    if (e.code === "VERIFY_MISMATCH") return ExitCode.VERIFY;
-    if (USAGE_CODES.has(e.code)) return ExitCode.USAGE;
-    return ExitCode.DEVICE;
-  }
-  return ExitCode.DEVICE;
-}
-
 /** A command module registers itself with this. */
 export type Register = (program: Command, out: () => Output) => void;
 
@@ -103,6 +66,14 @@ export async function buildProgram(out: () => Output): Promise<Command> {
       ).argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v])
         .env("ESPDELTA_PORT"),
     )
+    .addOption(
+      new Option(
+        "--port-filter <filter>",
+        "pick ports by USB id or name: vid=0x303a, pid=0x1001, name=ttyUSB, serial=ABC (repeat to narrow)",
+      ).argParser((v: string, prev: string[] | undefined) => [...(prev ?? []), v]),
+    )
+    .addOption(new Option("--sys-root <dir>", "sysfs tree for port discovery").hideHelp())
+    .addOption(new Option("--dev-root <dir>", "device folder for port discovery").hideHelp())
     .addOption(
       new Option("-b, --baud <rate>", "baud rate after connecting (default 460800)")
         .argParser(parseBaud).env("ESPDELTA_BAUD"),

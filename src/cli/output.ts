@@ -16,6 +16,8 @@ export type EventType =
   | "region-done"
   | "outcome"
   | "result"
+  | "board"
+  | "summary"
   | "error";
 
 /** Output settings. */
@@ -32,6 +34,11 @@ export interface OutputOptions {
   stderr?: (line: string) => void;
   /** Whether stdout is a terminal (progress bars); default: detected. */
   isTerminal?: boolean;
+  /**
+   * One board of several: text lines start with `[tag]`, events carry
+   * `port: tag`, and there are no progress bars (they would interleave).
+   */
+  tag?: string;
 }
 
 const encoder = new TextEncoder();
@@ -54,6 +61,7 @@ export class Output {
   #tty: boolean;
   #bar: cliProgress.SingleBar | undefined;
   #lastProgress = 0;
+  #tag: string | undefined;
 
   /** Creates an output channel. */
   constructor(options: OutputOptions = {}) {
@@ -63,6 +71,27 @@ export class Output {
     this.#out = options.stdout ?? writeLine(Deno.stdout);
     this.#err = options.stderr ?? writeLine(Deno.stderr);
     this.#tty = options.isTerminal ?? Deno.stdout.isTerminal();
+    this.#tag = options.tag;
+    if (this.#tag !== undefined) {
+      const prefix = `[${this.#tag}] `;
+      const [out, err] = [this.#out, this.#err];
+      this.#out = (l) => out(this.json ? l : prefix + l);
+      this.#err = (l) => err(prefix + l);
+      this.#tty = false;
+    }
+  }
+
+  /** An output for one board of several, writing through this one. */
+  board(tag: string): Output {
+    return new Output({
+      json: this.json,
+      quiet: this.quiet,
+      trace: this.traceOn,
+      stdout: this.#out,
+      stderr: this.#err,
+      isTerminal: false,
+      tag,
+    });
   }
 
   /** A line of ordinary output (text mode, not quiet). */
@@ -95,7 +124,8 @@ export class Output {
   /** A JSON Lines event (JSON mode only). */
   event(type: EventType, fields: Record<string, unknown>): void {
     if (!this.json) return;
-    this.#out(JSON.stringify({ type, time: new Date().toISOString(), ...fields }));
+    const port = this.#tag !== undefined ? { port: this.#tag } : {};
+    this.#out(JSON.stringify({ type, time: new Date().toISOString(), ...port, ...fields }));
   }
 
   /** Starts a progress phase (a bar on a terminal in text mode). */

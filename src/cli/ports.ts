@@ -6,16 +6,17 @@
 import type { Command } from "@commander-js/extra-typings";
 import { describePort, listPorts } from "../serial/list.ts";
 import type { Output } from "./output.ts";
+import type { GlobalOptions } from "./main.ts";
 
 /** Registers the command. */
 export function register(program: Command, out: () => Output): void {
   program.command("ports")
     .description("list serial ports with USB VID:PID, serial number, product and bridge")
-    .option("--sys-root <dir>", "read this sysfs tree instead of /sys (for tests)")
     .addHelpText("after", "\nExample:\n  espdelta ports")
-    .action(async (opts) => {
+    .action(async (_opts, cmd) => {
       const o = out();
-      const ports = await listPorts({ sysRoot: opts.sysRoot });
+      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const ports = await listPorts({ sysRoot: g.sysRoot, devRoot: g.devRoot });
       if (o.json) {
         o.result(`${ports.length} port${ports.length === 1 ? "" : "s"}`, { ports });
         return;

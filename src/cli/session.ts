@@ -9,8 +9,10 @@ import { type AfterReset, type BeforeReset, connect, type Loader } from "../load
 import { openPort } from "../serial/open.ts";
 import {
   describePort,
+  filterPorts,
   isUsbJtagSerial,
   listPorts,
+  parsePortFilter,
   pickPort,
   type PortInfo,
 } from "../serial/list.ts";
@@ -39,16 +41,38 @@ export interface Session {
 }
 
 /**
+ * The ports the options name: every `-p`, plus every discovered port that
+ * matches all `--port-filter` terms. Empty when neither is given.
+ */
+export async function namedPorts(g: GlobalOptions): Promise<string[]> {
+  const ports = [...(g.port ?? [])];
+  if (g.portFilter && g.portFilter.length > 0) {
+    const filter = parsePortFilter(g.portFilter);
+    const found = await listPorts({ sysRoot: g.sysRoot, devRoot: g.devRoot }).catch(() => []);
+    const matched = filterPorts(found, filter);
+    if (matched.length === 0) {
+      throw new UsageError(
+        `no serial port matches --port-filter ${g.portFilter.join(" ")}` +
+          (found.length > 0 ? ` (found: ${found.map(describePort).join("; ")})` : "") +
+          "; check the cable or run 'espdelta ports'",
+      );
+    }
+    ports.push(...matched.map((p) => p.path));
+  }
+  return [...new Set(ports)];
+}
+
+/**
  * The single port named by the options; with none, the single port that
  * looks like an ESP board (or an error listing the candidates).
  */
 export async function singlePort(g: GlobalOptions, out: Output): Promise<string> {
-  const ports = g.port ?? [];
+  const ports = await namedPorts(g);
   if (ports.length === 1) return ports[0];
   if (ports.length === 0) {
     let found: PortInfo[];
     try {
-      found = await listPorts();
+      found = await listPorts({ sysRoot: g.sysRoot, devRoot: g.devRoot });
     } catch {
       found = [];
     }
@@ -61,7 +85,9 @@ export async function singlePort(g: GlobalOptions, out: Output): Promise<string>
     out.info(`Using ${describePort(picked)}`);
     return picked.path;
   }
-  throw new UsageError(`this command takes one port; got ${ports.length}`);
+  throw new UsageError(
+    `this command takes one port; got ${ports.length} (only flash works on several boards)`,
+  );
 }
 
 /** Connects to the device on `path`. */
@@ -137,14 +163,14 @@ export async function openSession(
   };
 }
 
-/** Runs `fn` with a session on the single given port. */
+/** Runs `fn` with a session on `options.path`, else on the single given port. */
 export async function withSession<T>(
   g: GlobalOptions,
   out: Output,
   fn: (s: Session) => Promise<T>,
-  options: { needFlashSize?: boolean } = {},
+  options: { needFlashSize?: boolean; path?: string } = {},
 ): Promise<T> {
-  const s = await openSession(g, out, await singlePort(g, out), options);
+  const s = await openSession(g, out, options.path ?? await singlePort(g, out), options);
   let result: T;
   try {
     result = await fn(s);

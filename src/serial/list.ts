@@ -140,3 +140,62 @@ export function pickPort(ports: readonly PortInfo[]): PortInfo {
     `several ports look like ESP boards: ${likely.map(describePort).join("; ")}; pass -p PORT`,
   );
 }
+
+/** One `--port-filter` term, as esptool spells them: `vid=0x303a`, `pid=0x1001`, `name=ttyUSB`, `serial=ABC`. */
+export interface PortFilter {
+  /** USB vendor id. */
+  vid?: number;
+  /** USB product id. */
+  pid?: number;
+  /** A substring of the port's path. */
+  name?: string;
+  /** A substring of the USB serial number. */
+  serial?: string;
+}
+
+/**
+ * Parses `key=value` filter terms (several may be given; a port must match
+ * all of them). Numbers are hex with or without `0x`, as esptool reads them.
+ *
+ * @example
+ * ```ts
+ * import { parsePortFilter } from "./list.ts";
+ * parsePortFilter(["vid=0x303a", "pid=1001"]); // { vid: 0x303a, pid: 0x1001 }
+ * ```
+ */
+export function parsePortFilter(terms: readonly string[]): PortFilter {
+  const f: PortFilter = {};
+  for (const term of terms) {
+    const m = /^(vid|pid|name|serial)=(.+)$/.exec(term.trim());
+    if (!m) {
+      throw new EspdeltaError(
+        "USAGE",
+        `invalid --port-filter '${term}': use vid=0x303a, pid=0x1001, name=ttyUSB or serial=ABC`,
+      );
+    }
+    const [, key, value] = m;
+    if (key === "vid" || key === "pid") {
+      const n = /^(0x)?[0-9a-f]{1,4}$/i.test(value) ? parseInt(value, 16) : NaN;
+      if (Number.isNaN(n)) {
+        throw new EspdeltaError(
+          "USAGE",
+          `invalid --port-filter '${term}': ${key} is a hex USB id such as 0x303a`,
+        );
+      }
+      f[key] = n;
+    } else {
+      f[key as "name" | "serial"] = value;
+    }
+  }
+  return f;
+}
+
+/** The ports that match every term of `filter`. */
+export function filterPorts(ports: readonly PortInfo[], filter: PortFilter): PortInfo[] {
+  return ports.filter((p) =>
+    (filter.vid === undefined || p.vid === filter.vid) &&
+    (filter.pid === undefined || p.pid === filter.pid) &&
+    (filter.name === undefined || p.path.includes(filter.name)) &&
+    (filter.serial === undefined || (p.serial ?? "").includes(filter.serial))
+  );
+}

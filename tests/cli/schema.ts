@@ -29,6 +29,8 @@ export const SCHEMA: Record<string, Record<string, Check>> = {
     seconds: num,
   },
   result: { message: str },
+  board: { port: str, ok: bool, exitCode: num, seconds: num, summary: str },
+  summary: { boards: arr, ok: num, failed: num },
   error: { code: str, message: str, exitCode: num },
 };
 

@@ -1,0 +1,68 @@
+/**
+ * Exit codes and the mapping from errors to them, shared by every command.
+ * @module
+ */
+
+import { EspdeltaError } from "../protocol/errors.ts";
+import { BuildDirError, ImageError, PartitionError } from "../image/errors.ts";
+import { RegionError } from "../plan/validate.ts";
+import { UsageError } from "./args.ts";
+
+/** Exit codes of the CLI. */
+export const ExitCode = { OK: 0, DEVICE: 1, USAGE: 2, VERIFY: 3 } as const;
+
+/** Error codes that mean the user's input was wrong (exit 2). */
+const USAGE_CODES = new Set([
+  "USAGE",
+  "UNALIGNED",
+  "EMPTY",
+  "OVERLAP",
+  "PAST_END",
+  "TOO_LARGE",
+  "WRONG_CHIP",
+  "FILE_NOT_FOUND",
+  "FILE_UNREADABLE",
+  "BAD_MAGIC",
+  "TRUNCATED",
+  "BAD_CHECKSUM",
+  "BAD_SHA256",
+  "BAD_PARTITION_TABLE",
+  "BAD_BUILD_DIR",
+  "PORT_NOT_FOUND",
+  "PORT_BUSY",
+  "PERMISSION_DENIED",
+  "NO_PORT",
+  "AMBIGUOUS_PORT",
+  "BAD_STUB",
+]);
+
+/**
+ * Several boards were flashed and some failed; each said why on its own
+ * line. The exit code is the largest of theirs.
+ */
+export class BoardsFailedError extends EspdeltaError {
+  /** The largest exit code among the failed boards. */
+  readonly exitCode: number;
+  /** With the one-line summary and the exit code. */
+  constructor(message: string, exitCode: number) {
+    super("BOARDS_FAILED", message);
+    this.exitCode = exitCode;
+  }
+}
+
+/** Maps an error to an exit code. */
+export function exitCodeFor(e: unknown): number {
+  if (e instanceof BoardsFailedError) return e.exitCode;
+  if (
+    e instanceof ImageError || e instanceof PartitionError || e instanceof BuildDirError ||
+    e instanceof RegionError || e instanceof UsageError
+  ) {
+    return ExitCode.USAGE;
+  }
+  if (e instanceof EspdeltaError) {
+    if (e.code === "VERIFY_MISMATCH") return ExitCode.VERIFY;
+    if (USAGE_CODES.has(e.code)) return ExitCode.USAGE;
+    return ExitCode.DEVICE;
+  }
+  return ExitCode.DEVICE;
+}
