@@ -23,6 +23,7 @@ export function register(program: Command, out: () => Output): void {
     .description("show what flash would write, without writing (device MD5s only)")
     .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
     .option("--full", "plan a full write of every region")
+    .option("--encrypt", "plan writing every region whole through the flash-encryption engine")
     .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
     .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
     .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...")
@@ -46,6 +47,7 @@ export function register(program: Command, out: () => Output): void {
           flashSize,
           baud: g.baud ?? DEFAULT_BAUD,
           full: opts.full,
+          encrypt: opts.encrypt,
         });
         if (o.json) o.event("plan", { plan });
         else for (const line of formatPlan(plan)) o.info(line);
@@ -57,6 +59,11 @@ export function register(program: Command, out: () => Output): void {
     .description("write only what differs: plan by device MD5, write, verify, reset")
     .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
     .option("--full", "write every region whole (for comparison)")
+    .option(
+      "--encrypt",
+      "write every region whole through the chip's flash-encryption engine (needed when flash " +
+        "encryption is on; cannot be verified by MD5)",
+    )
     .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
     .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
     .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...")
@@ -82,7 +89,7 @@ export function register(program: Command, out: () => Output): void {
 }
 
 /** Options of `flash`. */
-type FlashOptions = FlashSettingOptions & { full?: boolean };
+type FlashOptions = FlashSettingOptions & { full?: boolean; encrypt?: boolean };
 
 /** What happened on one board. */
 interface BoardResult {
@@ -128,6 +135,7 @@ async function flashBoard(
       flashSize,
       baud: g.baud ?? DEFAULT_BAUD,
       full: opts.full,
+      encrypt: opts.encrypt,
     });
     o.event("plan", { plan });
     if (o.traceOn) { for (const line of formatPlan(plan)) o.trace(line); }

@@ -5,6 +5,7 @@
  */
 
 import type { ChipInfo } from "../chips/chips.ts";
+import { hex } from "../protocol/bytes.ts";
 import { type AfterReset, type BeforeReset, connect, type Loader } from "../loader/loader.ts";
 import { openPort } from "../serial/open.ts";
 import {
@@ -136,12 +137,25 @@ export async function openSession(
     stub: loader.isStub,
     baud: port.baud,
     reset: strategy,
+    ...(loader.security ? { security: loader.security } : {}),
   });
+  const sec = loader.security;
+  if (sec && (sec.flashEncryption || sec.secureDownload || sec.secureBoot)) {
+    const notes = [
+      sec.flashEncryption ? `flash encryption on (FLASH_CRYPT_CNT ${hex(sec.flashCryptCnt)})` : "",
+      sec.secureBoot ? "secure boot on" : "",
+      sec.secureDownload ? "Secure Download Mode (no stub, no MD5, plain writes only)" : "",
+    ].filter((n) => n);
+    out.info(`Security: ${notes.join(", ")}`);
+  }
   let flashSize = 4 * 1024 * 1024;
   if (options.needFlashSize) {
-    const detected = await loader.detectFlashSize();
+    // Secure Download Mode refuses the register access that reads the flash id.
+    const detected = sec?.secureDownload ? undefined : await loader.detectFlashSize();
     if (detected) flashSize = detected;
     else out.warn("could not detect the flash size; assuming 4 MB");
+    // Tell the loader, as esptool does: a ROM in Secure Download Mode assumes 2 MB.
+    await loader.setFlashSize(flashSize);
   }
   return {
     port,

@@ -9,6 +9,7 @@
 import type { ChipInfo } from "../chips/chips.ts";
 import type { FlashBus } from "./flash_bus.ts";
 import type { Registers } from "./registers.ts";
+import type { FlashCrypt } from "./crypt.ts";
 
 /** eFuse-backed security facts GET_SECURITY_INFO reports. */
 export interface SecurityFacts {
@@ -36,6 +37,10 @@ export interface DeviceCore {
   readonly romXtalHz: number;
   /** GET_SECURITY_INFO facts. */
   readonly security: SecurityFacts;
+  /** The flash-encryption engine, when a key is burned (undefined: encrypted writes fail). */
+  readonly crypt: FlashCrypt | undefined;
+  /** True in Secure Download Mode (flags bit 2): the ROM takes only a few commands. */
+  readonly secureDownload: boolean;
   /** Current UART rate. */
   readonly baud: number;
   /** Sends one packet as a SLIP frame. */

@@ -32,6 +32,7 @@ import { RomLoader } from "./rom.ts";
 import { StubLoader } from "./stub.ts";
 import { garble, sameRate } from "./uart.ts";
 import { FaultModel, type FaultOptions } from "./faults.ts";
+import { FlashCrypt } from "./crypt.ts";
 
 export { RomErr } from "./rom.ts";
 export { StubErr } from "./stub.ts";
@@ -81,6 +82,12 @@ export interface VirtualDeviceOptions {
   enDelayMs?: number;
   /** Faults to inject (faults.ts; default none). */
   faults?: FaultOptions;
+  /**
+   * Flash-encryption key (16 bytes) of the chip's engine. Default: one derived
+   * from `seed` when `flashCryptCnt` has an odd number of bits set (encryption
+   * on), else none (encrypted writes fail). It is never sent to the host.
+   */
+  flashEncryptionKey?: Uint8Array;
 }
 
 /** One handled command, for tests. */
@@ -105,6 +112,25 @@ function defaultMac(seed: number): number[] {
 function jedecFor(size: number): number {
   const capacity = 0x12 + Math.max(0, Math.round(Math.log2(size / (256 * KB))));
   return (capacity << 16) | (0x40 << 8) | 0xef;
+}
+
+function popcount(n: number): number {
+  let c = 0;
+  for (let v = n >>> 0; v; v >>>= 1) c += v & 1;
+  return c;
+}
+
+/** A 16-byte key from the seed (a virtual chip's burned key). */
+function deriveKey(seed: number): Uint8Array {
+  const key = new Uint8Array(16);
+  let s = Math.imul(seed >>> 0, 0x9e3779b1) >>> 0 || 1;
+  for (let i = 0; i < 16; i++) {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    key[i] = s & 0xff;
+  }
+  return key;
 }
 
 function defaultXtal(chip: ChipName): number {
@@ -174,6 +200,7 @@ export class VirtualDevice {
   readonly #romXtalEstimateHz: number;
   readonly #security: SecurityFacts;
   readonly #enDelayMs: number;
+  readonly #crypt: FlashCrypt | undefined;
   readonly #receiver = new SlipReceiver();
   #regs: Registers;
   #baud = 115200;
@@ -220,6 +247,10 @@ export class VirtualDevice {
       ecoVersion: options.ecoVersion ?? 0,
     };
     this.#enDelayMs = options.enDelayMs ?? 5;
+    const encryptionOn = popcount(this.#security.flashCryptCnt) % 2 === 1;
+    const key = options.flashEncryptionKey ??
+      (encryptionOn ? deriveKey(options.seed ?? 1) : undefined);
+    this.#crypt = key ? new FlashCrypt(key) : undefined;
     this.#faults = new FaultModel(options.faults ?? {});
     this.#regs = this.#newRegisters();
     this.#core = this.#makeCore();
@@ -372,6 +403,7 @@ export class VirtualDevice {
       xtalHz: this.#xtalHz,
       romXtalEstimateHz: this.#romXtalEstimateHz,
       onWatchdog: (ticks) => this.#armWatchdog(ticks),
+      flashCryptCnt: this.#security.flashCryptCnt,
     });
   }
 
@@ -409,6 +441,8 @@ export class VirtualDevice {
       xtalHz: this.#xtalHz,
       romXtalHz,
       security: this.#security,
+      crypt: this.#crypt,
+      secureDownload: (this.#security.flags & 4) !== 0 && this.chip.rom.securityInfo !== "none",
       get baud() {
         return device.#baud;
       },

@@ -13,6 +13,8 @@ const SPI_CMD_USR = 1 << 18;
 /** ESP32: RTC calibration word and eFuse word 4, from which its ROM estimates the crystal. */
 const ESP32_RTCCALICFG1 = 0x3ff5f06c;
 const ESP32_EFUSE_WORD4 = 0x3ff5a010;
+/** ESP32 eFuse block 0 word 0: FLASH_CRYPT_CNT in bits 26..20, as esptool reads it. */
+const ESP32_EFUSE_WORD0 = 0x3ff5a000;
 /** The ESP32 ROM's estimate is cali * 15625 * ck8m / 40 Hz; ck8m is fixed here. */
 const ESP32_CK8M = 128;
 
@@ -38,6 +40,8 @@ export interface RegisterOptions {
   romXtalEstimateHz: number;
   /** Called when the unlocked RTC watchdog is enabled, with its stage-0 timeout in ticks. */
   onWatchdog?: (ticks: number) => void;
+  /** ESP32: FLASH_CRYPT_CNT, in bits 26..20 of eFuse block 0 word 0 (default 0). */
+  flashCryptCnt?: number;
 }
 
 /** Register state of one virtual chip. */
@@ -63,6 +67,7 @@ export class Registers {
       const cali = Math.round(options.romXtalEstimateHz * 40 / (15625 * ESP32_CK8M));
       this.#values.set(ESP32_RTCCALICFG1, (cali & 0x1ffffff) << 7);
       this.#values.set(ESP32_EFUSE_WORD4, ESP32_CK8M);
+      this.#values.set(ESP32_EFUSE_WORD0, ((options.flashCryptCnt ?? 0) & 0x7f) << 20);
     }
     this.setBaud(115200);
   }

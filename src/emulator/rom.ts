@@ -15,8 +15,13 @@
  *   wrong (what a ROM answers to a SYNC sent at a rate it cannot decode).
  * - 0x06: the message is fine but cannot be acted on: flash command before
  *   SPI_ATTACH (ESP32 and later), *_DATA without *_BEGIN, an erase past the
- *   flash size the ROM believes (SPI_SET_PARAMS), an encrypted write (this
- *   model has no encryption engine).
+ *   flash size the ROM believes (SPI_SET_PARAMS), an encrypted write on a
+ *   chip without a burned key.
+ *
+ * Secure Download Mode (GET_SECURITY_INFO flags bit 2) leaves SYNC,
+ * SPI_ATTACH, SPI_SET_PARAMS, CHANGE_BAUDRATE, FLASH_BEGIN/DATA/END and
+ * GET_SECURITY_INFO; anything else is answered like an opcode the ROM
+ * lacks (0x05), and the ROM assumes a 2 MB flash until SPI_SET_PARAMS.
  * - 0x07: checksum of a *_DATA block.
  * - 0x08: a write past the believed flash size, or the read-back check after
  *   writing failed (the region was not erased: NOR keeps old AND new).
@@ -49,6 +54,18 @@ import { Op, SYNC_PAYLOAD } from "../protocol/opcodes.ts";
 import type { DeviceCore } from "./core.ts";
 import { ZlibInflater } from "./inflate.ts";
 
+/** The commands a ROM in Secure Download Mode still takes (§3.1). */
+const SECURE_DOWNLOAD_OPS: ReadonlySet<number> = new Set([
+  Op.SYNC,
+  Op.SPI_ATTACH,
+  Op.SPI_SET_PARAMS,
+  Op.CHANGE_BAUDRATE,
+  Op.FLASH_BEGIN,
+  Op.FLASH_DATA,
+  Op.FLASH_END,
+  Op.GET_SECURITY_INFO,
+]);
+
 /** ROM error codes used by the virtual ROM (second status byte). */
 export const RomErr = {
   INVALID_FORMAT: 0x05,
@@ -78,6 +95,8 @@ interface FlashOp {
   inflater?: ZlibInflater;
   /** A sticky failure of the compressed stream (error code). */
   broken?: number;
+  /** Written through the flash-encryption engine. */
+  encrypted: boolean;
 }
 
 interface MemOp {
@@ -103,6 +122,8 @@ export class RomLoader {
   constructor(core: DeviceCore) {
     this.#core = core;
     this.#attached = false;
+    // Secure Download Mode assumes a 2 MB flash until SPI_SET_PARAMS says otherwise.
+    if (core.secureDownload) core.bus.limit = Math.min(core.bus.limit, 2 * 1024 * 1024);
   }
 
   /** The ROM takes frames of any length (its limit is not known). */
@@ -126,6 +147,7 @@ export class RomLoader {
 
   #supports(op: number): boolean {
     const rom = this.#core.chip.rom;
+    if (this.#core.secureDownload && !SECURE_DOWNLOAD_OPS.has(op)) return false;
     switch (op) {
       case Op.FLASH_BEGIN:
       case Op.FLASH_DATA:
@@ -330,7 +352,8 @@ export class RomLoader {
     const [size, blocks, blockSize, offset] = [0, 4, 8, 12].map((o) => readU32(data, o));
     const encrypted = rom.beginEncryptedWord ? readU32(data, 16) : 0;
     if (encrypted > 1 || (blockSize === 0 && blocks > 0)) return fail(RomErr.INVALID_FORMAT);
-    if (encrypted === 1) return fail(RomErr.FAILED);
+    // Without a burned key the encryption engine cannot run.
+    if (encrypted === 1 && !this.#core.crypt) return fail(RomErr.FAILED);
     const bus = this.#core.bus;
     const first = Math.floor(offset / SECTOR);
     const asked = Math.ceil(size / SECTOR);
@@ -353,6 +376,7 @@ export class RomLoader {
       seq: 0,
       out: 0,
       inflater: undefined,
+      encrypted: encrypted === 1,
     };
     this.#reply(op, new Uint8Array(), 0);
   }
@@ -373,16 +397,17 @@ export class RomLoader {
     if (badLength || seq !== f.seq || seq >= f.blocks) return fail(RomErr.INVALID_FORMAT);
     const error = compressed
       ? this.#inflate(f, block)
-      : this.#program(f.offset + seq * f.blockSize, block);
+      : this.#program(f.offset + seq * f.blockSize, block, f.encrypted);
     if (error) return fail(error);
     f.seq++;
     this.#reply(op, new Uint8Array(), 0);
   }
 
-  /** Writes and reads back, as the ROM does; returns an error code or 0. */
-  #program(addr: number, bytes: Uint8Array): number {
+  /** Writes (through the encryption engine when asked) and reads back; an error code or 0. */
+  #program(addr: number, plain: Uint8Array, encrypted = false): number {
     const bus = this.#core.bus;
-    if (!bus.fits(addr, bytes.length)) return RomErr.FLASH_WRITE;
+    if (!bus.fits(addr, plain.length)) return RomErr.FLASH_WRITE;
+    const bytes = encrypted ? this.#core.crypt!.apply(addr, plain) : plain;
     bus.write(addr, bytes);
     // The ROM compares the 8-bit checksum of what it reads back with the data's.
     return checksum(bus.read(addr, bytes.length)) === checksum(bytes) ? 0 : RomErr.FLASH_WRITE;
@@ -397,7 +422,7 @@ export class RomLoader {
           f.broken = RomErr.INFLATE;
           return;
         }
-        const error = this.#program(f.offset + f.out, chunk);
+        const error = this.#program(f.offset + f.out, chunk, f.encrypted);
         f.out += chunk.length;
         if (error) f.broken = error;
       });

@@ -28,8 +28,9 @@
  *   count), so with 4 KiB packets one packet is in flight; packets over
  *   4 KiB send nothing at all, a packet size of 0 hangs the stub.
  * - Unknown opcodes: 0xFF. FLASH_ENCRYPT_DATA (not on ESP8266) is checked
- *   like FLASH_DATA; this model has no encryption engine, so it fails with
- *   0xC4, as does a FLASH_BEGIN with the `encrypted` word set.
+ *   like FLASH_DATA and written through the chip's encryption engine, as is
+ *   everything after a FLASH_(DEFL_)BEGIN with the `encrypted` word set
+ *   (v1.10+); on a chip without a burned key both fail with 0xC4.
  * @module
  */
 
@@ -346,7 +347,8 @@ export class StubLoader {
     fs.out = [];
     fs.outLength = 0;
     if (compressed) fs.inflater = new ZlibInflater((chunk) => this.#collect(chunk));
-    return fs.encrypt ? StubErr.FAILED_SPI_OP : 0;
+    // Without a burned key the encryption engine cannot run.
+    return fs.encrypt && !this.#core.crypt ? StubErr.FAILED_SPI_OP : 0;
   }
 
   /** One erase command: a 64 KiB block when aligned with 16 or more sectors left. */
@@ -363,22 +365,30 @@ export class StubLoader {
   }
 
   /**
-   * `handle_flash_encrypt_data` consumes the data like a plain write; with no
-   * encryption engine in this model the write itself fails.
+   * `handle_flash_encrypt_data`: like a plain write, but the bytes go through
+   * the chip's encryption engine; without a burned key the write fails.
    */
   #encryptData(bytes: Uint8Array): void {
-    const fs = this.#fs;
-    const length = Math.min(bytes.length, fs.remaining);
-    if (length === 0) return;
-    fs.lastError = StubErr.FAILED_SPI_OP;
-    fs.nextWrite += length;
-    fs.remaining -= length;
+    const crypt = this.#core.crypt;
+    if (!crypt) {
+      const fs = this.#fs;
+      const length = Math.min(bytes.length, fs.remaining);
+      if (length === 0) return;
+      fs.lastError = StubErr.FAILED_SPI_OP;
+      fs.nextWrite += length;
+      fs.remaining -= length;
+      return;
+    }
+    this.#writeData(bytes, (addr, plain) => crypt.apply(addr, plain));
   }
 
   /** `handle_flash_data`: trim to what is left, erase ahead, write. */
-  #writeData(bytes: Uint8Array): void {
+  #writeData(
+    bytes: Uint8Array,
+    through?: (addr: number, plain: Uint8Array) => Uint8Array,
+  ): void {
     const fs = this.#fs;
-    if (fs.encrypt) return this.#encryptData(bytes);
+    if (fs.encrypt && !through) return this.#encryptData(bytes);
     const length = Math.min(bytes.length, fs.remaining);
     if (length === 0) return;
     const lastSector = Math.floor((fs.nextWrite + length) / SECTOR);
@@ -386,8 +396,12 @@ export class StubLoader {
       this.#startNextErase();
     }
     const bus = this.#core.bus;
-    if (bus.fits(fs.nextWrite, length)) bus.write(fs.nextWrite, bytes.subarray(0, length));
-    else fs.lastError = StubErr.FAILED_SPI_OP;
+    if (bus.fits(fs.nextWrite, length)) {
+      const plain = bytes.subarray(0, length);
+      bus.write(fs.nextWrite, through ? through(fs.nextWrite, plain) : plain);
+    } else {
+      fs.lastError = StubErr.FAILED_SPI_OP;
+    }
     fs.nextWrite += length;
     fs.remaining -= length;
   }

@@ -100,6 +100,29 @@ export interface SecurityInfo {
   ecoVersion?: number;
 }
 
+/** What the device's eFuses say about its security, read when connecting. */
+export interface DeviceSecurity {
+  /** Flash encryption is on (FLASH_CRYPT_CNT has an odd number of bits set). */
+  flashEncryption: boolean;
+  /** The FLASH_CRYPT_CNT (SPI_BOOT_CRYPT_CNT) eFuse. */
+  flashCryptCnt: number;
+  /** Secure boot is enabled (flags bit 0). */
+  secureBoot: boolean;
+  /** Secure Download Mode: only SYNC, attach, params, baud, plain writes and this info. */
+  secureDownload: boolean;
+  /** Where it came from: GET_SECURITY_INFO, or the ESP32's eFuse block 0. */
+  source: "GET_SECURITY_INFO" | "efuse";
+}
+
+/** ESP32 eFuse block 0 word 0; FLASH_CRYPT_CNT is bits 26..20 (esptool's EFUSE_RD_REG_BASE). */
+const ESP32_EFUSE_BLK0_WORD0 = 0x3ff5a000;
+
+function popcount(n: number): number {
+  let c = 0;
+  for (let v = n >>> 0; v; v >>>= 1) c += v & 1;
+  return c;
+}
+
 /** Result of a write. */
 export interface WriteResult {
   /** Data bytes sent (compressed size when compressed). */
@@ -156,6 +179,8 @@ export class Loader {
   #clock: Clock;
   #trace?: (line: string) => void;
   #options: ConnectOptions = {};
+  #info: SecurityInfo | null | undefined;
+  #security: DeviceSecurity | undefined;
   #recovering = false;
   /** Recoveries so far: resyncs and reconnects after a lost or garbled reply. */
   recoveries = 0;
@@ -177,6 +202,45 @@ export class Loader {
   /** True once the flasher stub runs. */
   get isStub(): boolean {
     return this.#stub;
+  }
+
+  /** The device's security state, read when connecting (undefined on the ESP8266). */
+  get security(): DeviceSecurity | undefined {
+    return this.#security;
+  }
+
+  /** True when the device can hash its flash (stub, or a ROM with MD5 outside Secure Download Mode). */
+  get canHash(): boolean {
+    if (this.#security?.secureDownload) return false;
+    return this.#stub || this.#chip.rom.md5;
+  }
+
+  /**
+   * Reads the security state: GET_SECURITY_INFO where the loader has it,
+   * the ESP32's eFuse word with FLASH_CRYPT_CNT otherwise. Key blocks are
+   * never read.
+   */
+  async readSecurity(): Promise<DeviceSecurity | undefined> {
+    const info = this.#info !== undefined ? this.#info : await this.securityInfo();
+    if (info) {
+      this.#security = {
+        flashEncryption: popcount(info.flashCryptCnt) % 2 === 1,
+        flashCryptCnt: info.flashCryptCnt,
+        secureBoot: (info.flags & 1) !== 0,
+        secureDownload: (info.flags & 4) !== 0,
+        source: "GET_SECURITY_INFO",
+      };
+    } else if (this.#chip.name === "esp32") {
+      const cnt = (await this.readReg(ESP32_EFUSE_BLK0_WORD0) >>> 20) & 0x7f;
+      this.#security = {
+        flashEncryption: popcount(cnt) % 2 === 1,
+        flashCryptCnt: cnt,
+        secureBoot: false,
+        secureDownload: false,
+        source: "efuse",
+      };
+    }
+    return this.#security;
   }
 
   /** @internal set after detection */
@@ -369,6 +433,10 @@ export class Loader {
   /** Identifies the chip: security-info chip id, else the ROM magic word. */
   async detectChip(): Promise<ChipInfo> {
     const info = await this.securityInfo();
+    this.#info = info;
+    // An ESP32-S2 answers with 12 bytes (no chip id); in Secure Download Mode
+    // it refuses READ_REG too, so the short reply alone says which chip it is.
+    if (info && info.chipId === undefined && (info.flags & 4) !== 0) return CHIPS.esp32s2;
     if (info?.chipId !== undefined) {
       const c = chipByImageId(info.chipId);
       if (!c) throw new ConnectError(`unsupported chip: GET_SECURITY_INFO chip id ${info.chipId}`);
@@ -528,10 +596,29 @@ export class Loader {
     options: {
       compress?: boolean | "auto";
       onProgress?: (done: number, total: number) => void;
+      /** Write through the chip's flash-encryption engine (stub, or a ROM after the ESP32). */
+      encrypt?: boolean;
     } = {},
   ): Promise<WriteResult> {
     if (offset % Sizes.SECTOR !== 0) {
       throw new EspdeltaError("UNALIGNED", `write offset ${hex(offset)} is not 4 KiB aligned`);
+    }
+    if (options.encrypt) {
+      if (this.#chip.name === "esp8266") {
+        throw new UnsupportedError("the ESP8266 has no flash encryption");
+      }
+      if (!this.#stub && !this.#chip.rom.beginEncryptedWord) {
+        throw new UnsupportedError(
+          `the ${this.#chip.displayName} ROM cannot write encrypted; run with the stub`,
+        );
+      }
+      // The engine works on 16-byte blocks (32 on the ESP32): pad as esptool does.
+      const unit = this.#chip.name === "esp32" ? 32 : 16;
+      if (bytes.length % unit !== 0) {
+        const padded = new Uint8Array(Math.ceil(bytes.length / unit) * unit).fill(0xff);
+        padded.set(bytes);
+        bytes = padded;
+      }
     }
     for (let attempt = 1;; attempt++) {
       try {
@@ -548,10 +635,15 @@ export class Loader {
   async #writeOnce(
     offset: number,
     bytes: Uint8Array,
-    options: { compress?: boolean | "auto"; onProgress?: (done: number, total: number) => void },
+    options: {
+      compress?: boolean | "auto";
+      onProgress?: (done: number, total: number) => void;
+      encrypt?: boolean;
+    },
     scale: number,
   ): Promise<WriteResult> {
-    const canDeflate = this.#stub || this.#chip.rom.compressedWrite;
+    const canDeflate = (this.#stub || this.#chip.rom.compressedWrite) &&
+      !this.#security?.secureDownload;
     const want = options.compress ?? "auto";
     let compressed = false;
     let payload = bytes;
@@ -571,8 +663,11 @@ export class Loader {
     if (rom && compressed) size = Math.ceil(size / block) * block;
     if (rom && this.#chip.name === "esp8266") size = esp8266EraseSize(offset, size);
     const begin = compressed ? Op.FLASH_DEFL_BEGIN : Op.FLASH_BEGIN;
-    const params = rom && this.#chip.rom.beginEncryptedWord
-      ? words(size, blocks, block, offset, 0)
+    // The fifth word routes data through the encryption engine: ROMs after the
+    // ESP32 always take it; the stub (v1.10+) only when encrypting.
+    const encrypted = options.encrypt ? 1 : 0;
+    const params = (rom && this.#chip.rom.beginEncryptedWord) || encrypted
+      ? words(size, blocks, block, offset, encrypted)
       : words(size, blocks, block, offset);
     // The ROM erases the whole range before it answers; the stub erases as data arrives.
     await this.command(begin, params, {
@@ -864,7 +959,11 @@ async function establish(loader: Loader, port: Port, options: ConnectOptions): P
     );
   }
   loader._setChip(detected);
-  if (options.stub && !loader.isStub) {
+  const security = await loader.readSecurity();
+  if (security?.secureDownload && options.stub) {
+    options.trace?.("Secure Download Mode: no stub, plain writes only");
+  }
+  if (options.stub && !loader.isStub && !security?.secureDownload) {
     const stub = typeof options.stub === "function" ? await options.stub(detected) : options.stub;
     if (stub) await loader.runStub(stub);
   }

@@ -112,6 +112,7 @@ export async function executePlan(
       const data = region.data.subarray(start, start + step.length);
       const r = await dev.write(step.offset, data, {
         onProgress: (done, all) => emit({ type: "step-progress", step, done, total: all }),
+        ...(step.encrypt ? { encrypt: true } : {}),
       });
       bytesSent += r.bytesSent;
       emit({ type: "step-done", step, bytesSent: r.bytesSent });

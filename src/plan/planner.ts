@@ -6,6 +6,7 @@
  */
 
 import { Sizes } from "../protocol/opcodes.ts";
+import { EspdeltaError } from "../protocol/errors.ts";
 import { hex } from "../protocol/bytes.ts";
 import { type CostParams, costParams, md5Ms, writeCost } from "./cost.ts";
 import { erasedMd5, RegionHashes } from "./hash.ts";
@@ -21,6 +22,22 @@ import type {
 import { validateRegions } from "./validate.ts";
 import { verifyRanges } from "./verify.ts";
 
+/**
+ * Flash encryption is on: the device's MD5s are of encrypted flash and can
+ * never match plaintext images, so the delta path cannot work.
+ */
+export class EncryptedFlashError extends EspdeltaError {
+  /** From the FLASH_CRYPT_CNT eFuse value. */
+  constructor(flashCryptCnt: number) {
+    super(
+      "ENCRYPTED_FLASH",
+      `flash encryption is on (FLASH_CRYPT_CNT ${hex(flashCryptCnt)}): the device's MD5s are ` +
+        "of encrypted flash and cannot be compared with plaintext images; pass --encrypt to " +
+        "write every region whole through the chip's encryption engine (unverified)",
+    );
+  }
+}
+
 /** Options of {@link planFlash}. */
 export interface PlanOptions {
   /** Flash size to check regions against (detected or given). */
@@ -31,6 +48,12 @@ export interface PlanOptions {
   cost?: Partial<CostParams>;
   /** Write every region whole without probing (`--full`). */
   full?: boolean;
+  /**
+   * Write every region whole through the chip's flash-encryption engine
+   * (`--encrypt`). Required when flash encryption is on: the device's MD5s
+   * are then of encrypted flash, so nothing can be compared or verified.
+   */
+  encrypt?: boolean;
   /** Called after each device MD5 while probing. */
   onProbe?: (probe: { region: string; offset: number; length: number; match: boolean }) => void;
 }
@@ -315,7 +338,9 @@ export async function planFlash(
 ): Promise<Plan> {
   const sorted = validateRegions(regions, dev.chip, options.flashSize);
   const p = costParams(options.baud ?? 115200, dev.isStub, options.cost);
-  const canHash = dev.isStub || dev.chip.rom.md5;
+  const sec = dev.security;
+  if (sec?.flashEncryption && !options.encrypt) throw new EncryptedFlashError(sec.flashCryptCnt);
+  const canHash = !options.encrypt && (dev.canHash ?? (dev.isStub || dev.chip.rom.md5));
   const stats: ProbeStats = { md5Commands: 0, bytesHashed: 0, ms: 0 };
   const regionPlans: RegionPlan[] = [];
   const steps: PlanStep[] = [];
@@ -334,14 +359,23 @@ export async function planFlash(
     };
     regionPlans.push(rp);
     if (options.full || !canHash) {
-      const reason: StepReason = options.full ? "forced-full" : "no-device-md5";
-      const detail = options.full
+      const reason: StepReason = options.encrypt
+        ? "encrypted"
+        : options.full
+        ? "forced-full"
+        : "no-device-md5";
+      const detail = options.encrypt
+        ? "written whole through the flash-encryption engine (cannot be verified by MD5)"
+        : options.full
         ? "full write requested"
+        : sec?.secureDownload
+        ? "Secure Download Mode allows no flash MD5; writing whole regions, unverified"
         : `${dev.chip.displayName} ROM cannot hash flash; writing whole regions (use the stub)`;
       rp.status = "forced";
       rp.ranges = [[0, h.sectors]];
       rp.writeSectors = h.sectors;
-      steps.push(...regionSteps(region, h, rp.ranges, reason, detail, p));
+      const forced = regionSteps(region, h, rp.ranges, reason, detail, p);
+      steps.push(...(options.encrypt ? forced.map((st) => ({ ...st, encrypt: true })) : forced));
       continue;
     }
     const probe = prober(dev, region, h, p, stats, options.onProbe, (md5, first, count) => {

@@ -27,13 +27,17 @@ export interface PlanDevice {
   readonly chip: ChipInfo;
   /** True when the flasher stub runs. */
   readonly isStub: boolean;
+  /** Whether the device can hash flash (default: stub, or a ROM with MD5). */
+  readonly canHash?: boolean;
+  /** Security state read when connecting, if known. */
+  readonly security?: { flashEncryption: boolean; flashCryptCnt: number; secureDownload: boolean };
   /** Lower-case hex MD5 of `size` bytes of flash at `offset`. */
   md5(offset: number, size: number): Promise<string>;
   /** Erases and writes `data` at `offset` (4 KiB aligned). */
   write(
     offset: number,
     data: Uint8Array,
-    options?: { onProgress?: (done: number, total: number) => void },
+    options?: { onProgress?: (done: number, total: number) => void; encrypt?: boolean },
   ): Promise<{ bytesSent: number }>;
   /** Erases whole sectors. */
   eraseRegion(offset: number, size: number): Promise<void>;
@@ -48,6 +52,7 @@ export type StepReason =
   | "range-differs"
   | "forced-full"
   | "no-device-md5"
+  | "encrypted"
   | "header-invalidate"
   | "header-last";
 
@@ -75,6 +80,8 @@ export interface PlanStep {
   ms: number;
   /** Estimated bytes on the wire, host to device. */
   wireBytes: number;
+  /** Written through the chip's flash-encryption engine. */
+  encrypt?: boolean;
 }
 
 /** What the plan does with one region. */
