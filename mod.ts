@@ -22,7 +22,12 @@
  */
 
 // Planning and executing: the heart of espdelta.
-export { planFlash, type PlanOptions, summarizePlan } from "./src/plan/planner.ts";
+export {
+  EncryptedFlashError,
+  planFlash,
+  type PlanOptions,
+  summarizePlan,
+} from "./src/plan/planner.ts";
 export {
   type ExecuteEvent,
   type ExecuteOptions,
@@ -49,9 +54,12 @@ export {
   connect,
   ConnectError,
   type ConnectOptions,
+  type DeviceSecurity,
+  LinkLostError,
   Loader,
   type SecurityInfo,
   UnsupportedError,
+  type WriteOptions,
   type WriteResult,
 } from "./src/loader/loader.ts";
 export { parseStubJson, type StubImage } from "./src/loader/stub.ts";
@@ -100,6 +108,7 @@ export {
   uartMs,
 } from "./src/emulator/timing.ts";
 export { NorFlash } from "./src/emulator/flash.ts";
+export { type FaultCounts, FaultModel, type FaultOptions, uniform } from "./src/emulator/faults.ts";
 export { memoryPort } from "./src/emulator/memory.ts";
 export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";
 export { type Served, servePty } from "./src/emulator/pty.ts";

@@ -4,17 +4,10 @@
  * @module
  */
 
-/** Returns a function yielding uniform floats in [0, 1) from `seed`. */
-export function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+import { uniform } from "../src/emulator/faults.ts";
+
+/** Returns a function yielding uniform floats in [0, 1) from `seed` (the fault model's mulberry32). */
+export const rng: (seed: number) => () => number = uniform;
 
 /** `n` pseudo-random bytes from `seed`. */
 export function randomBytes(n: number, seed: number): Uint8Array {

@@ -14,7 +14,8 @@ import { EspdeltaError } from "../protocol/errors.ts";
 import { parseChip } from "./args.ts";
 import type { GlobalOptions } from "./main.ts";
 import type { Output } from "./output.ts";
-import { DEFAULT_BAUD, namedPorts, withSession } from "./session.ts";
+import { DEFAULT_BAUD, namedPorts, type Session, withSession } from "./session.ts";
+import type { FlashRegion, Plan } from "../plan/types.ts";
 import { formatPlan } from "./plan_format.ts";
 
 /** Registers `plan` and `flash`. */
@@ -37,18 +38,8 @@ export function register(program: Command, out: () => Output): void {
       const o = out();
       const chipArg = parseChip(g.chip);
       await preflightInputs(inputs, chipArg === "auto" ? undefined : chipArg);
-      await withSession(g, o, async ({ loader, chip, flashSize }) => {
-        const regions = await resolveInputs(inputs, chip.name, {
-          ...opts,
-          detectedFlashSize: flashSize,
-          out: o,
-        });
-        const plan = await planFlash(loader, regions, {
-          flashSize,
-          baud: g.baud ?? DEFAULT_BAUD,
-          full: opts.full,
-          encrypt: opts.encrypt,
-        });
+      await withSession(g, o, async (session) => {
+        const { plan } = await planSession(g, o, session, inputs, opts);
         if (o.json) o.event("plan", { plan });
         else for (const line of formatPlan(plan)) o.info(line);
         o.result(summarizePlan(plan), { outcome: plan.outcome });
@@ -91,6 +82,28 @@ export function register(program: Command, out: () => Output): void {
 /** Options of `flash`. */
 type FlashOptions = FlashSettingOptions & { full?: boolean; encrypt?: boolean };
 
+/** Resolves the inputs for the connected chip and plans them on the session's device. */
+async function planSession(
+  g: GlobalOptions,
+  o: Output,
+  { loader, chip, flashSize }: Session,
+  inputs: string[],
+  opts: FlashOptions,
+): Promise<{ plan: Plan; regions: FlashRegion[] }> {
+  const regions = await resolveInputs(inputs, chip.name, {
+    ...opts,
+    detectedFlashSize: flashSize,
+    out: o,
+  });
+  const plan = await planFlash(loader, regions, {
+    flashSize,
+    baud: g.baud ?? DEFAULT_BAUD,
+    full: opts.full,
+    encrypt: opts.encrypt,
+  });
+  return { plan, regions };
+}
+
 /** What happened on one board. */
 interface BoardResult {
   /** The port. */
@@ -123,20 +136,11 @@ async function flashBoard(
 ): Promise<BoardResult> {
   const started = performance.now();
   const board: BoardResult = { port: path ?? "", seconds: 0, summary: "", exitCode: 0 };
-  await withSession(g, o, async ({ loader, chip, flashSize, port }) => {
+  await withSession(g, o, async (session) => {
+    const { loader, chip, port } = session;
     board.port = port.path;
     board.chip = chip.displayName;
-    const regions = await resolveInputs(inputs, chip.name, {
-      ...opts,
-      detectedFlashSize: flashSize,
-      out: o,
-    });
-    const plan = await planFlash(loader, regions, {
-      flashSize,
-      baud: g.baud ?? DEFAULT_BAUD,
-      full: opts.full,
-      encrypt: opts.encrypt,
-    });
+    const { plan, regions } = await planSession(g, o, session, inputs, opts);
     o.event("plan", { plan });
     if (o.traceOn) { for (const line of formatPlan(plan)) o.trace(line); }
     const writeStarted = performance.now();

@@ -8,8 +8,9 @@
  * @module
  */
 
-import type { Port, Signals } from "../serial/port.ts";
+import type { Port } from "../serial/port.ts";
 import type { VirtualDevice } from "./device.ts";
+import { DeviceLink } from "./link.ts";
 import { garble, sameRate } from "./uart.ts";
 
 /** Options of {@link memoryPort}. */
@@ -19,28 +20,17 @@ export interface MemoryPortOptions {
 }
 
 /** Host side of the link. */
-class MemoryPort implements Port {
-  readonly path: string;
-  readonly hasModemLines = true;
-  #baud: number;
-  #device: VirtualDevice;
+class MemoryPort extends DeviceLink {
   #inbox: Uint8Array[] = [];
   #waiter: (() => void) | undefined;
-  #closed = false;
 
   constructor(device: VirtualDevice, options: MemoryPortOptions) {
-    this.#device = device;
-    this.#baud = options.baud ?? 115200;
-    this.path = `memory:${device.chip.name}`;
+    super(device, `memory:${device.chip.name}`, options.baud ?? 115200);
     device.onTransmit((bytes, baud) => {
-      if (this.#closed) return;
-      this.#inbox.push(sameRate(this.#baud, baud) ? bytes.slice() : garble(bytes));
+      if (this.closed) return;
+      this.#inbox.push(sameRate(this.baud, baud) ? bytes.slice() : garble(bytes));
       this.#wake();
     });
-  }
-
-  get baud(): number {
-    return this.#baud;
   }
 
   #wake(): void {
@@ -50,7 +40,7 @@ class MemoryPort implements Port {
   }
 
   async read(timeoutMs: number): Promise<Uint8Array> {
-    if (this.#inbox.length === 0 && !this.#closed) {
+    if (this.#inbox.length === 0 && !this.closed) {
       await new Promise<void>((resolve) => {
         const timer = setTimeout(() => {
           this.#waiter = undefined;
@@ -62,7 +52,7 @@ class MemoryPort implements Port {
         };
       });
     }
-    if (this.#closed || this.#inbox.length === 0) return new Uint8Array();
+    if (this.closed || this.#inbox.length === 0) return new Uint8Array();
     const parts = this.#inbox;
     this.#inbox = [];
     if (parts.length === 1) return parts[0];
@@ -76,8 +66,8 @@ class MemoryPort implements Port {
   }
 
   write(data: Uint8Array): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error(`${this.path} is closed`));
-    this.#device.receive(data.slice(), this.#baud);
+    if (this.closed) return Promise.reject(new Error(`${this.path} is closed`));
+    this.device.receive(data.slice(), this.baud);
     return Promise.resolve();
   }
 
@@ -90,24 +80,8 @@ class MemoryPort implements Port {
     return Promise.resolve();
   }
 
-  setBaud(baud: number): Promise<void> {
-    this.#baud = baud;
-    return Promise.resolve();
-  }
-
-  setSignals(signals: Signals): Promise<void> {
-    if (!this.#closed) this.#device.setLines(signals);
-    return Promise.resolve();
-  }
-
-  close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      this.#device.onTransmit(() => {});
-      this.#device.dispose();
-      this.#wake();
-    }
-    return Promise.resolve();
+  protected override onClose(): void {
+    this.#wake();
   }
 }
 

@@ -25,7 +25,8 @@
  * @module
  */
 
-import type { Port, Signals } from "../serial/port.ts";
+import type { Port } from "../serial/port.ts";
+import { DeviceLink } from "./link.ts";
 import { SlipDecoder } from "../protocol/slip.ts";
 import { readU32 } from "../protocol/bytes.ts";
 import { Op } from "../protocol/opcodes.ts";
@@ -90,12 +91,8 @@ export function uartMs(bytes: number, baud: number): number {
 }
 
 /** The host side of a timed link. */
-class TimedPort implements Port {
-  readonly path: string;
-  readonly hasModemLines = true;
+class TimedPort extends DeviceLink {
   readonly stats: LinkStats = { bytesToDevice: 0, bytesToHost: 0, commands: 0 };
-  #baud = 115200;
-  readonly #device: VirtualDevice;
   readonly #clock: SimClock;
   readonly #p: TimingParams;
   readonly #decoder = new SlipDecoder();
@@ -107,24 +104,18 @@ class TimedPort implements Port {
   /** Set while a command runs: its output is collected and timed afterwards. */
   #pending: { bytes: Uint8Array; baud: number }[] | undefined;
   #boots: number;
-  #closed = false;
 
   constructor(device: VirtualDevice, clock: SimClock, params: TimingParams) {
-    this.#device = device;
+    super(device, `timed:${device.chip.name}`);
     this.#clock = clock;
     this.#p = params;
-    this.path = `timed:${device.chip.name}`;
     this.#boots = device.boots;
     device.onTransmit((bytes, baud) => {
-      if (this.#closed) return;
+      if (this.closed) return;
       this.#checkReset();
       if (this.#pending) this.#pending.push({ bytes: bytes.slice(), baud });
       else this.#send(bytes, baud, this.#clock.now()); // boot text after a reset
     });
-  }
-
-  get baud(): number {
-    return this.#baud;
   }
 
   /**
@@ -132,8 +123,8 @@ class TimedPort implements Port {
    * put on the wire is never sent.
    */
   #checkReset(): void {
-    if (this.#device.boots === this.#boots) return;
-    this.#boots = this.#device.boots;
+    if (this.device.boots === this.#boots) return;
+    this.#boots = this.device.boots;
     const now = this.#clock.now();
     this.#deviceFree = Math.min(this.#deviceFree, now);
     this.#d2hFree = Math.min(this.#d2hFree, now);
@@ -146,31 +137,31 @@ class TimedPort implements Port {
     this.#d2hFree = start + uartMs(bytes.length, baud);
     this.stats.bytesToHost += bytes.length;
     // The host samples at its own rate: a mismatch arrives as garbage.
-    const data = sameRate(this.#baud, baud) ? bytes.slice() : garble(bytes);
+    const data = sameRate(this.baud, baud) ? bytes.slice() : garble(bytes);
     this.#inbox.push({ at: this.#d2hFree + this.#p.usbLatencyMs, bytes: data });
   }
 
   /** Chip time for what a command did, from the flash model's counters. */
   #work(before: FlashOpCounts, op: number, payload: Uint8Array, stubBefore: boolean): number {
-    const o = this.#device.flash.ops;
+    const o = this.device.flash.ops;
     const p = this.#p;
     let ms = ((o.sectorErases - before.sectorErases) * p.sectorEraseMs +
       (o.blockErases - before.blockErases) * p.blockEraseMs +
       (o.chipErases - before.chipErases) * p.chipEraseMs +
       (o.pagePrograms - before.pagePrograms) * p.pageProgramMs) *
-      this.#device.faults.flashSlowdown;
+      this.device.faults.flashSlowdown;
     if (op === Op.SPI_FLASH_MD5 && payload.length >= 8) {
       ms += readU32(payload, 4) * 1000 / (stubBefore ? p.stubMd5BytesPerSec : p.romMd5BytesPerSec);
     }
-    if (op === Op.MEM_END && !stubBefore && this.#device.mode === "stub") ms += p.stubStartMs;
+    if (op === Op.MEM_END && !stubBefore && this.device.mode === "stub") ms += p.stubStartMs;
     return ms;
   }
 
   write(data: Uint8Array): Promise<void> {
-    if (this.#closed) return Promise.reject(new Error(`${this.path} is closed`));
+    if (this.closed) return Promise.reject(new Error(`${this.path} is closed`));
     const p = this.#p;
     this.#h2dFree = Math.max(this.#clock.now() + p.usbOutMs, this.#h2dFree) +
-      uartMs(data.length, this.#baud);
+      uartMs(data.length, this.baud);
     const arrived = this.#h2dFree;
     this.stats.bytesToDevice += data.length;
     const frames = this.#decoder.push(data);
@@ -179,11 +170,11 @@ class TimedPort implements Port {
     const op = command ? command[1] : -1;
     const payload = command ? command.subarray(8) : new Uint8Array();
     this.#checkReset();
-    const stub = this.#device.mode === "stub";
-    const before = { ...this.#device.flash.ops };
+    const stub = this.device.mode === "stub";
+    const before = { ...this.device.flash.ops };
     this.#pending = [];
     try {
-      this.#device.receive(data.slice(), this.#baud);
+      this.device.receive(data.slice(), this.baud);
     } finally {
       const out = this.#pending;
       this.#pending = undefined;
@@ -201,7 +192,7 @@ class TimedPort implements Port {
   async read(timeoutMs: number): Promise<Uint8Array> {
     await Promise.resolve();
     const deadline = this.#clock.now() + Math.max(0, timeoutMs);
-    while (!this.#closed) {
+    while (!this.closed) {
       this.#clock.advance(0); // device timers due now fire first
       const now = this.#clock.now();
       const ready = this.#inbox.filter((e) => e.at <= now);
@@ -234,25 +225,6 @@ class TimedPort implements Port {
   flushInput(): Promise<void> {
     const now = this.#clock.now();
     this.#inbox = this.#inbox.filter((e) => e.at > now);
-    return Promise.resolve();
-  }
-
-  setBaud(baud: number): Promise<void> {
-    this.#baud = baud;
-    return Promise.resolve();
-  }
-
-  setSignals(signals: Signals): Promise<void> {
-    if (!this.#closed) this.#device.setLines(signals);
-    return Promise.resolve();
-  }
-
-  close(): Promise<void> {
-    if (!this.#closed) {
-      this.#closed = true;
-      this.#device.onTransmit(() => {});
-      this.#device.dispose();
-    }
     return Promise.resolve();
   }
 }

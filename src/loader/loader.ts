@@ -123,6 +123,16 @@ function popcount(n: number): number {
   return c;
 }
 
+/** Options of {@link Loader.write}. */
+export interface WriteOptions {
+  /** Deflate on the wire: `auto` (default) when the loader takes it and it helps. */
+  compress?: boolean | "auto";
+  /** Called after each block with bytes done and the total. */
+  onProgress?: (done: number, total: number) => void;
+  /** Write through the chip's flash-encryption engine (stub, or a ROM after the ESP32). */
+  encrypt?: boolean;
+}
+
 /** Result of a write. */
 export interface WriteResult {
   /** Data bytes sent (compressed size when compressed). */
@@ -593,12 +603,7 @@ export class Loader {
   async write(
     offset: number,
     bytes: Uint8Array,
-    options: {
-      compress?: boolean | "auto";
-      onProgress?: (done: number, total: number) => void;
-      /** Write through the chip's flash-encryption engine (stub, or a ROM after the ESP32). */
-      encrypt?: boolean;
-    } = {},
+    options: WriteOptions = {},
   ): Promise<WriteResult> {
     if (offset % Sizes.SECTOR !== 0) {
       throw new EspdeltaError("UNALIGNED", `write offset ${hex(offset)} is not 4 KiB aligned`);
@@ -635,11 +640,7 @@ export class Loader {
   async #writeOnce(
     offset: number,
     bytes: Uint8Array,
-    options: {
-      compress?: boolean | "auto";
-      onProgress?: (done: number, total: number) => void;
-      encrypt?: boolean;
-    },
+    options: WriteOptions,
     scale: number,
   ): Promise<WriteResult> {
     const canDeflate = (this.#stub || this.#chip.rom.compressedWrite) &&

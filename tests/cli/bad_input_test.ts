@@ -9,7 +9,7 @@ import { VirtualDevice } from "../../src/emulator/device.ts";
 import { serveTcp } from "../../src/emulator/tcp.ts";
 import { servePty } from "../../src/emulator/pty.ts";
 import { openPort } from "../../src/serial/open.ts";
-import { espdelta, type Run } from "./run.ts";
+import { espdelta, type Run, runProgram } from "./run.ts";
 
 const FW = new URL("../../../shared/testdata/firmware/", import.meta.url).pathname;
 const APP = `${FW}hello-world-signed_esp32.bin`;
@@ -207,31 +207,21 @@ async function asAnotherUser(args: string[]): Promise<Run> {
     await Deno.copyFile(Deno.execPath(), deno);
     await Deno.chmod(deno, 0o755);
     const cli = new URL("../../cli.ts", import.meta.url).pathname;
-    const out = await new Deno.Command("setpriv", {
-      args: [
-        "--reuid=65534",
-        "--regid=65534",
-        "--clear-groups",
-        "env",
-        `HOME=${tmp}`,
-        `DENO_DIR=${tmp}/cache`,
-        "NO_COLOR=1",
-        deno,
-        "run",
-        "-A",
-        "--quiet",
-        cli,
-        ...args,
-      ],
-      clearEnv: true,
-      stdout: "piped",
-      stderr: "piped",
-    }).output();
-    return {
-      code: out.code,
-      stdout: new TextDecoder().decode(out.stdout),
-      stderr: new TextDecoder().decode(out.stderr),
-    };
+    return await runProgram("setpriv", [
+      "--reuid=65534",
+      "--regid=65534",
+      "--clear-groups",
+      "env",
+      `HOME=${tmp}`,
+      `DENO_DIR=${tmp}/cache`,
+      "NO_COLOR=1",
+      deno,
+      "run",
+      "-A",
+      "--quiet",
+      cli,
+      ...args,
+    ], { clearEnv: true });
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }

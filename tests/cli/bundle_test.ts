@@ -3,6 +3,7 @@
  * `deno bundle` of cli.ts must show its help and do a real round trip
  * against the virtual device.
  */
+import { runProgram } from "./run.ts";
 import { assertEquals, assertOk } from "../assert.ts";
 import { VirtualDevice } from "../../src/emulator/device.ts";
 import { serveTcp } from "../../src/emulator/tcp.ts";
@@ -10,20 +11,8 @@ import { serveTcp } from "../../src/emulator/tcp.ts";
 const FW = new URL("../../../shared/testdata/firmware/", import.meta.url).pathname;
 const ROOT = new URL("../../", import.meta.url).pathname;
 
-async function run(args: string[]) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args,
-    cwd: ROOT,
-    env: { NO_COLOR: "1" },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
+const run = (args: string[]) =>
+  runProgram(Deno.execPath(), args, { cwd: ROOT, env: { NO_COLOR: "1" } });
 
 Deno.test("deno bundle: the single-file CLI shows help and flashes the virtual device", async () => {
   const dir = await Deno.makeTempDir();

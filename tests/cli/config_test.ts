@@ -1,23 +1,10 @@
 import { assertEquals } from "../assert.ts";
 import { VirtualDevice } from "../../src/emulator/device.ts";
 import { serveTcp } from "../../src/emulator/tcp.ts";
+import { espdelta } from "./run.ts";
 
-const CLI = new URL("../../cli.ts", import.meta.url).pathname;
-
-async function runIn(cwd: string, args: string[], env: Record<string, string> = {}) {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", CLI, ...args],
-    cwd,
-    env: { NO_COLOR: "1", ...env },
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  return {
-    code: out.code,
-    stdout: new TextDecoder().decode(out.stdout),
-    stderr: new TextDecoder().decode(out.stderr),
-  };
-}
+const runIn = (cwd: string, args: string[], env: Record<string, string> = {}) =>
+  espdelta(args, env, cwd);
 
 Deno.test("espdelta.json and ESPDELTA_* set defaults; the command line wins; --trace says where", async () => {
   const device = new VirtualDevice({ chip: "esp32c6" });

@@ -12,12 +12,17 @@ export interface Run {
   stderr: string;
 }
 
-/** Runs `espdelta ...args` with NO_COLOR and a clean ESPDELTA_* environment. */
-export async function espdelta(args: string[], env: Record<string, string> = {}): Promise<Run> {
-  const clean: Record<string, string> = { NO_COLOR: "1", ...env };
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", "--quiet", CLI, ...args],
-    env: clean,
+/** Runs `program args` and collects its exit code and output as text. */
+export async function runProgram(
+  program: string,
+  args: string[],
+  options: { cwd?: string; env?: Record<string, string>; clearEnv?: boolean } = {},
+): Promise<Run> {
+  const out = await new Deno.Command(program, {
+    args,
+    cwd: options.cwd,
+    env: options.env,
+    clearEnv: options.clearEnv,
     stdout: "piped",
     stderr: "piped",
   }).output();
@@ -26,4 +31,16 @@ export async function espdelta(args: string[], env: Record<string, string> = {})
     stdout: new TextDecoder().decode(out.stdout),
     stderr: new TextDecoder().decode(out.stderr),
   };
+}
+
+/** Runs `espdelta ...args` with NO_COLOR and a clean ESPDELTA_* environment. */
+export function espdelta(
+  args: string[],
+  env: Record<string, string> = {},
+  cwd?: string,
+): Promise<Run> {
+  return runProgram(Deno.execPath(), ["run", "-A", "--quiet", CLI, ...args], {
+    env: { NO_COLOR: "1", ...env },
+    cwd,
+  });
 }
