@@ -110,6 +110,11 @@ export class FaultModel {
     this.#healed = true;
   }
 
+  /** Bytes the host has sent since the faults were given. */
+  get hostBytes(): number {
+    return this.#hostBytes;
+  }
+
   /** True once {@link heal} was called. */
   get healed(): boolean {
     return this.#healed;
@@ -128,11 +133,9 @@ export class FaultModel {
 
   /** Host bytes arriving: the part that crosses before the link drops (maybe none). */
   incoming(bytes: Uint8Array): Uint8Array {
-    if (this.#healed) return bytes;
-    const n = this.options.dropAfterBytes;
-    if (n === undefined) return bytes;
-    const room = Math.max(0, n - this.#hostBytes);
+    const room = Math.max(0, (this.options.dropAfterBytes ?? Infinity) - this.#hostBytes);
     this.#hostBytes += bytes.length;
+    if (this.#healed || this.options.dropAfterBytes === undefined) return bytes;
     if (room >= bytes.length) return bytes;
     this.counts.droppedBytes += bytes.length - room;
     return bytes.subarray(0, room);
