@@ -24,6 +24,10 @@ export function register(program: Command, out: () => Output): void {
     .option("-z, --compress", "compress data on the wire (default when the loader supports it)")
     .option("-u, --no-compress", "send data uncompressed")
     .option("-e, --erase-all", "erase the whole flash first (stub only)")
+    .option(
+      "--encrypt",
+      "write through the chip's flash-encryption engine (cannot be verified by MD5)",
+    )
     .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
     .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
     .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...")
@@ -54,6 +58,7 @@ export function register(program: Command, out: () => Output): void {
           const res = await loader.write(r.offset, r.data, {
             compress: opts.compress === false ? false : "auto",
             onProgress: (done, total) => o.progress("write", done, total),
+            ...(opts.encrypt ? { encrypt: true } : {}),
           });
           o.progressEnd();
           const secs = (performance.now() - started) / 1000;
@@ -63,7 +68,9 @@ export function register(program: Command, out: () => Output): void {
               res.compressed ? ` (${res.bytesSent} compressed)` : ""
             } at ${hex(r.offset, 8)} in ${secs.toFixed(1)} seconds (${rate} kbit/s).`,
           );
-          if (loader.isStub || chip.rom.md5) {
+          if (opts.encrypt) {
+            o.info("Encrypted data cannot be verified by MD5 (the device hashes ciphertext).");
+          } else if (loader.canHash) {
             const device = await loader.md5(r.offset, r.data.length);
             const local = md5Hex(r.data);
             if (device !== local) throw new VerifyError(r.name, r.offset, local, device);

@@ -106,3 +106,27 @@ Deno.test("Secure Download Mode: ROM only, plain uncompressed writes, no MD5, no
     await s.close();
   }
 });
+
+Deno.test("write-flash --encrypt writes ciphertext and says it cannot verify it", async () => {
+  const device = new VirtualDevice({ chip: "esp32c6", flashCryptCnt: 1, flashEncryptionKey: KEY });
+  const s = await serve(device);
+  const boot = `${FW}bootloader_esp32c6.bin`;
+  try {
+    const r = await espdelta(["-p", s.url, "write-flash", "--encrypt", "0x0", boot]);
+    assertEquals(r.code, 0, r.stderr);
+    assertOk(
+      r.stdout.includes("Encrypted data cannot be verified by MD5 (the device hashes ciphertext)."),
+      r.stdout,
+    );
+    const image = await Deno.readFile(boot);
+    const padded = new Uint8Array(Math.ceil(image.length / 16) * 16).fill(0xff);
+    padded.set(image);
+    assertEquals(
+      device.flash.data.subarray(0, padded.length),
+      new FlashCrypt(KEY).apply(0, padded),
+    );
+    assertEquals(device.commandCounts()["SPI_FLASH_MD5"], undefined);
+  } finally {
+    await s.close();
+  }
+});
