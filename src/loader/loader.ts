@@ -171,6 +171,13 @@ export class LinkLostError extends EspdeltaError {
 }
 
 const BLOCK_ATTEMPTS = 5;
+/** Commands whose round trip is all link latency: the chip does no work for them. */
+const LATENCY_PROBES: ReadonlySet<number> = new Set([
+  Op.READ_REG,
+  Op.SPI_ATTACH,
+  Op.SPI_SET_PARAMS,
+  Op.GET_SECURITY_INFO,
+]);
 /** Attempts of an operation that recovery can repeat safely (a command, a whole write). */
 const OP_ATTEMPTS = 3;
 
@@ -295,8 +302,11 @@ export class Loader {
     for (let attempt = 1;; attempt++) {
       try {
         this.#trace?.(`TX ${opName(op)} ${data.length}B ${toHex(packet.subarray(0, 40))}`);
+        const sent = this.#clock.now();
         await this.#send(packet);
-        return await this.#reply(op, timeoutMs * 2 ** (attempt - 1), options.dataLength ?? 0);
+        const r = await this.#reply(op, timeoutMs * 2 ** (attempt - 1), options.dataLength ?? 0);
+        if (LATENCY_PROBES.has(op)) this.#sampleLatency(sent, packet.length + 16 + r.data.length);
+        return r;
       } catch (e) {
         if (!options.retry || this.#recovering || !transient(e)) throw e;
         if (attempt >= OP_ATTEMPTS) throw this.#lost(opName(op), e);
@@ -304,6 +314,26 @@ export class Loader {
         await this.recover();
       }
     }
+  }
+
+  #latencies: number[] = [];
+
+  /** One round trip of a command that makes the chip do no work: time beyond the wire. */
+  #sampleLatency(sent: number, bytes: number): void {
+    const wire = bytes * 10 * 1000 / this.port.baud;
+    this.#latencies.push(Math.max(0, this.#clock.now() - sent - wire));
+    if (this.#latencies.length > 15) this.#latencies.shift();
+  }
+
+  /**
+   * Median round-trip latency beyond wire time of recent register and
+   * attach commands (USB scheduling, a bridge's latency timer, the chip's
+   * turnaround), or undefined before any was timed.
+   */
+  get latencyMs(): number | undefined {
+    if (this.#latencies.length === 0) return undefined;
+    const sorted = [...this.#latencies].sort((a, b) => a - b);
+    return sorted[Math.floor(sorted.length / 2)];
   }
 
   #lost(what: string, e: unknown): LinkLostError {

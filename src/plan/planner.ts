@@ -8,7 +8,7 @@
 import { Sizes } from "../protocol/opcodes.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { hex } from "../protocol/bytes.ts";
-import { type CostParams, costParams, md5Ms, writeCost } from "./cost.ts";
+import { type CostParams, costParams, DEFAULT_COST, md5Ms, writeCost } from "./cost.ts";
 import { erasedMd5, RegionHashes } from "./hash.ts";
 import type {
   FlashRegion,
@@ -337,7 +337,12 @@ export async function planFlash(
   options: PlanOptions,
 ): Promise<Plan> {
   const sorted = validateRegions(regions, dev.chip, options.flashSize);
-  const p = costParams(options.baud ?? 115200, dev.isStub, options.cost);
+  // A slow link (an FTDI bridge's 16 ms latency timer) makes every probe dearer: use what
+  // the loader measured when it is worse than the model's default.
+  const measured = dev.latencyMs !== undefined && dev.latencyMs > DEFAULT_COST.latencyMs
+    ? { latencyMs: dev.latencyMs }
+    : {};
+  const p = costParams(options.baud ?? 115200, dev.isStub, { ...measured, ...options.cost });
   const sec = dev.security;
   if (sec?.flashEncryption && !options.encrypt) throw new EncryptedFlashError(sec.flashCryptCnt);
   const canHash = !options.encrypt && (dev.canHash ?? (dev.isStub || dev.chip.rom.md5));

@@ -29,6 +29,8 @@ export interface PlanDevice {
   readonly isStub: boolean;
   /** Whether the device can hash flash (default: stub, or a ROM with MD5). */
   readonly canHash?: boolean;
+  /** Round-trip latency beyond wire time measured on this link, if known. */
+  readonly latencyMs?: number;
   /** Security state read when connecting, if known. */
   readonly security?: { flashEncryption: boolean; flashCryptCnt: number; secureDownload: boolean };
   /** Lower-case hex MD5 of `size` bytes of flash at `offset`. */
