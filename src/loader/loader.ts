@@ -623,7 +623,7 @@ export class Loader {
    * Writes `bytes` at `offset` (4 KiB aligned): FLASH_BEGIN or
    * FLASH_DEFL_BEGIN, then blocks (0x400 with the ROM, 0x4000 with the stub),
    * and with the stub FLASH(_DEFL)_END to collect deferred errors. A block
-   * refused for its checksum is sent again (3 times at most). Any other
+   * refused for its checksum is sent again (5 times at most). Any other
    * failure (a lost or garbled reply, an error the stub reports late) cannot
    * be fixed by resending one block, because the stub does not check
    * sequence numbers and may have taken it: the session {@link recover}s
