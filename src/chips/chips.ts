@@ -108,6 +108,23 @@ export interface RtcWdt {
 /** Key that unlocks the RTC watchdog registers. */
 export const RTC_WDT_WKEY = 0x50d83aa1;
 
+/**
+ * Whether flash encryption is on for a FLASH_CRYPT_CNT (SPI_BOOT_CRYPT_CNT)
+ * eFuse value: an odd number of its bits set, as the ROM and esptool read it.
+ *
+ * @example
+ * ```ts
+ * import { flashEncryptionOn } from "./chips.ts";
+ * flashEncryptionOn(0b001); // true
+ * flashEncryptionOn(0b011); // false
+ * ```
+ */
+export function flashEncryptionOn(flashCryptCnt: number): boolean {
+  let odd = false;
+  for (let v = flashCryptCnt >>> 0; v; v >>>= 1) if (v & 1) odd = !odd;
+  return odd;
+}
+
 const wdt = (base: number, c0: number, c1: number, wp: number): RtcWdt => ({
   config0: base + c0,
   config1: base + c1,

@@ -19,7 +19,7 @@
  * @module
  */
 
-import { type ChipInfo, type ChipName, CHIPS } from "../chips/chips.ts";
+import { type ChipInfo, type ChipName, CHIPS, flashEncryptionOn } from "../chips/chips.ts";
 import { Op, opName, STUB_GREETING } from "../protocol/opcodes.ts";
 import { slipEncode } from "../protocol/slip.ts";
 import { bootText, type ResetCause } from "./boot_text.ts";
@@ -112,12 +112,6 @@ function defaultMac(seed: number): number[] {
 function jedecFor(size: number): number {
   const capacity = 0x12 + Math.max(0, Math.round(Math.log2(size / (256 * KB))));
   return (capacity << 16) | (0x40 << 8) | 0xef;
-}
-
-function popcount(n: number): number {
-  let c = 0;
-  for (let v = n >>> 0; v; v >>>= 1) c += v & 1;
-  return c;
 }
 
 /** A 16-byte key from the seed (a virtual chip's burned key). */
@@ -247,7 +241,7 @@ export class VirtualDevice {
       ecoVersion: options.ecoVersion ?? 0,
     };
     this.#enDelayMs = options.enDelayMs ?? 5;
-    const encryptionOn = popcount(this.#security.flashCryptCnt) % 2 === 1;
+    const encryptionOn = flashEncryptionOn(this.#security.flashCryptCnt);
     const key = options.flashEncryptionKey ??
       (encryptionOn ? deriveKey(options.seed ?? 1) : undefined);
     this.#crypt = key ? new FlashCrypt(key) : undefined;

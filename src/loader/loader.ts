@@ -14,6 +14,7 @@ import {
   type ChipInfo,
   type ChipName,
   CHIPS,
+  flashEncryptionOn,
   flashSizeFromJedec,
   macFromWords,
   RTC_WDT_WKEY,
@@ -116,12 +117,6 @@ export interface DeviceSecurity {
 
 /** ESP32 eFuse block 0 word 0; FLASH_CRYPT_CNT is bits 26..20 (esptool's EFUSE_RD_REG_BASE). */
 const ESP32_EFUSE_BLK0_WORD0 = 0x3ff5a000;
-
-function popcount(n: number): number {
-  let c = 0;
-  for (let v = n >>> 0; v; v >>>= 1) c += v & 1;
-  return c;
-}
 
 /** Options of {@link Loader.write}. */
 export interface WriteOptions {
@@ -241,7 +236,7 @@ export class Loader {
     const info = this.#info !== undefined ? this.#info : await this.securityInfo();
     if (info) {
       this.#security = {
-        flashEncryption: popcount(info.flashCryptCnt) % 2 === 1,
+        flashEncryption: flashEncryptionOn(info.flashCryptCnt),
         flashCryptCnt: info.flashCryptCnt,
         secureBoot: (info.flags & 1) !== 0,
         secureDownload: (info.flags & 4) !== 0,
@@ -250,7 +245,7 @@ export class Loader {
     } else if (this.#chip.name === "esp32") {
       const cnt = (await this.readReg(ESP32_EFUSE_BLK0_WORD0) >>> 20) & 0x7f;
       this.#security = {
-        flashEncryption: popcount(cnt) % 2 === 1,
+        flashEncryption: flashEncryptionOn(cnt),
         flashCryptCnt: cnt,
         secureBoot: false,
         secureDownload: false,
