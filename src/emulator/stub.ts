@@ -218,7 +218,7 @@ export class StubLoader {
             ? () => this.#writeData(payload)
             : op === Op.FLASH_DEFL_DATA
             ? () => this.#inflateData(payload)
-            : () => this.#encryptData(payload);
+            : () => this.#writeData(payload, true);
         }
         break;
       }
@@ -365,42 +365,30 @@ export class StubLoader {
   }
 
   /**
-   * `handle_flash_encrypt_data`: like a plain write, but the bytes go through
-   * the chip's encryption engine; without a burned key the write fails.
+   * `handle_flash_data` (and `handle_flash_encrypt_data`, with `encrypt`):
+   * trim to what is left, erase ahead, write, through the chip's encryption
+   * engine when encrypting. Without a burned key an encrypted write consumes
+   * the data and fails, erasing nothing.
    */
-  #encryptData(bytes: Uint8Array): void {
-    const crypt = this.#core.crypt;
-    if (!crypt) {
-      const fs = this.#fs;
-      const length = Math.min(bytes.length, fs.remaining);
-      if (length === 0) return;
-      fs.lastError = StubErr.FAILED_SPI_OP;
-      fs.nextWrite += length;
-      fs.remaining -= length;
-      return;
-    }
-    this.#writeData(bytes, (addr, plain) => crypt.apply(addr, plain));
-  }
-
-  /** `handle_flash_data`: trim to what is left, erase ahead, write. */
-  #writeData(
-    bytes: Uint8Array,
-    through?: (addr: number, plain: Uint8Array) => Uint8Array,
-  ): void {
+  #writeData(bytes: Uint8Array, encrypt = this.#fs.encrypt): void {
     const fs = this.#fs;
-    if (fs.encrypt && !through) return this.#encryptData(bytes);
     const length = Math.min(bytes.length, fs.remaining);
     if (length === 0) return;
-    const lastSector = Math.floor((fs.nextWrite + length) / SECTOR);
-    while (fs.remainingEraseSectors > 0 && fs.nextEraseSector <= lastSector) {
-      this.#startNextErase();
-    }
+    const crypt = this.#core.crypt;
     const bus = this.#core.bus;
-    if (bus.fits(fs.nextWrite, length)) {
-      const plain = bytes.subarray(0, length);
-      bus.write(fs.nextWrite, through ? through(fs.nextWrite, plain) : plain);
-    } else {
+    if (encrypt && !crypt) {
       fs.lastError = StubErr.FAILED_SPI_OP;
+    } else {
+      const lastSector = Math.floor((fs.nextWrite + length) / SECTOR);
+      while (fs.remainingEraseSectors > 0 && fs.nextEraseSector <= lastSector) {
+        this.#startNextErase();
+      }
+      if (bus.fits(fs.nextWrite, length)) {
+        const plain = bytes.subarray(0, length);
+        bus.write(fs.nextWrite, encrypt ? crypt!.apply(fs.nextWrite, plain) : plain);
+      } else {
+        fs.lastError = StubErr.FAILED_SPI_OP;
+      }
     }
     fs.nextWrite += length;
     fs.remaining -= length;
