@@ -171,11 +171,10 @@ Deno.test("--port-filter vid=... flashes the matching boards found by port disco
       await Deno.symlink(ptys[i].path, `${root}/dev/${name}`);
     }
     const boot = `${FW}bootloader_esp32.bin`;
-    const r = await espdelta([
-      "--sys-root",
-      `${root}/sys`,
-      "--dev-root",
-      `${root}/dev`,
+    // Port discovery reads the fake trees; the filter and the command follow.
+    const discover = (...args: string[]) =>
+      espdelta(["--sys-root", `${root}/sys`, "--dev-root", `${root}/dev`, ...args]);
+    const r = await discover(
       "--port-filter",
       "vid=0x10c4",
       "--after",
@@ -183,7 +182,7 @@ Deno.test("--port-filter vid=... flashes the matching boards found by port disco
       "flash",
       "0x1000",
       boot,
-    ]);
+    );
     assertEquals(
       [r.code, r.stdout.trim().split("\n").at(-1)],
       [0, "2 boards: 2 ok, 0 failed"],
@@ -195,17 +194,7 @@ Deno.test("--port-filter vid=... flashes the matching boards found by port disco
     assertEquals(devices[1].flash.touchedSectors(), []);
     assertEquals(devices[1].commandLog.length, 0);
 
-    const none = await espdelta([
-      "--sys-root",
-      `${root}/sys`,
-      "--dev-root",
-      `${root}/dev`,
-      "--port-filter",
-      "vid=0x303a",
-      "flash",
-      "0x1000",
-      boot,
-    ]);
+    const none = await discover("--port-filter", "vid=0x303a", "flash", "0x1000", boot);
     assertEquals(none.code, 2);
     assertOk(
       none.stderr.startsWith("error: no serial port matches --port-filter vid=0x303a (found: "),
