@@ -11,7 +11,7 @@ import { servePty } from "../../src/emulator/pty.ts";
 import { openPort } from "../../src/serial/open.ts";
 import { espdelta, type Run, runProgram } from "./run.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url).pathname;
+const FW = new URL("../../testdata/firmware/", import.meta.url).pathname;
 const APP = `${FW}hello-world-signed_esp32.bin`;
 
 /** Asserts the device's flash saw no erase and no program. */

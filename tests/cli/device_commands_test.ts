@@ -4,7 +4,7 @@ import { VirtualDevice } from "../../src/emulator/device.ts";
 import { serveTcp } from "../../src/emulator/tcp.ts";
 import { espdelta } from "./run.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url).pathname;
+const FW = new URL("../../testdata/firmware/", import.meta.url).pathname;
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 
 async function withDevice(
@@ -176,7 +176,7 @@ Deno.test("--stub FILE uploads that stub; --no-stub stays on the ROM; a bad stub
   await withDevice("esp32c3", async (url, device) => {
     const dir = await Deno.makeTempDir();
     try {
-      const m = await import("esptool-js/lib/targets/stub_flasher/esp32c3.json", {
+      const m = await import("npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32c3.json", {
         with: { type: "json" },
       });
       const file = `${dir}/stub.json`;

@@ -4,7 +4,7 @@ import { serveTcp } from "../../src/emulator/tcp.ts";
 import { espdelta } from "./run.ts";
 import { changeByte } from "../firmware.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url).pathname;
+const FW = new URL("../../testdata/firmware/", import.meta.url).pathname;
 
 Deno.test("flash: full first, verify-skip next, after a one-byte change its sector and the digest's; JSON events", async () => {
   const device = new VirtualDevice({ chip: "esp32" });

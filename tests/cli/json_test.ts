@@ -4,7 +4,7 @@ import { serveTcp } from "../../src/emulator/tcp.ts";
 import { espdelta } from "./run.ts";
 import { checkEvents } from "./schema.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url).pathname;
+const FW = new URL("../../testdata/firmware/", import.meta.url).pathname;
 
 Deno.test("--json: every command's events follow the documented schema", async () => {
   const device = new VirtualDevice({ chip: "esp32" });

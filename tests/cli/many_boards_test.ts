@@ -12,7 +12,7 @@ import { espdelta } from "./run.ts";
 import { changeByte } from "../firmware.ts";
 import { checkEvents } from "./schema.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url).pathname;
+const FW = new URL("../../testdata/firmware/", import.meta.url).pathname;
 const SECTOR = 0x1000;
 
 /** Sectors whose content differs between `flash` and the images laid over it. */

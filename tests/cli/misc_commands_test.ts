@@ -3,7 +3,7 @@ import { VirtualDevice } from "../../src/emulator/device.ts";
 import { serveTcp } from "../../src/emulator/tcp.ts";
 import { espdelta } from "./run.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url).pathname;
+const FW = new URL("../../testdata/firmware/", import.meta.url).pathname;
 
 Deno.test("erase-flash needs the stub; with it every sector is erased", async () => {
   const device = new VirtualDevice({ chip: "esp32s3", flash: new Uint8Array(4 << 20) });

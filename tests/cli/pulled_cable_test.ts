@@ -9,7 +9,7 @@ import { VirtualDevice } from "../../src/emulator/device.ts";
 import { serveTcp } from "../../src/emulator/tcp.ts";
 import { espdelta } from "./run.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url).pathname;
+const FW = new URL("../../testdata/firmware/", import.meta.url).pathname;
 
 Deno.test("a pulled cable mid-write: one clear line, exit 1; the re-run converges", async () => {
   const device = new VirtualDevice({ chip: "esp32" });

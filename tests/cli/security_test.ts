@@ -11,7 +11,7 @@ import { FlashCrypt } from "../../src/emulator/crypt.ts";
 import { espdelta } from "./run.ts";
 import { checkEvents } from "./schema.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url).pathname;
+const FW = new URL("../../testdata/firmware/", import.meta.url).pathname;
 const KEY = new Uint8Array(16).map((_, i) => 0x3c ^ (i * 29));
 const hexKey = Array.from(KEY, (b) => b.toString(16).padStart(2, "0")).join("");
 

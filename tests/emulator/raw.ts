@@ -65,10 +65,10 @@ export function md5hex(b: Uint8Array): string {
   return createHash("md5").update(b).digest("hex");
 }
 
-/** A real firmware image from the shared test data (read-only). */
+/** A real firmware image from testdata/firmware (copied from esptool, see its SOURCES.md). */
 export function firmware(name: string): Uint8Array {
   return new Uint8Array(
-    Deno.readFileSync(new URL(`../../../shared/testdata/firmware/${name}`, import.meta.url)),
+    Deno.readFileSync(new URL(`../../testdata/firmware/${name}`, import.meta.url)),
   );
 }
 

@@ -13,7 +13,7 @@ import { writeAppDesc, writeBootloaderDesc } from "../../src/image/app_desc.ts";
 import { ImageError } from "../../src/image/errors.ts";
 import { toHex } from "../../src/protocol/bytes.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url);
+const FW = new URL("../../testdata/firmware/", import.meta.url);
 const read = (name: string) => Deno.readFileSync(new URL(name, FW));
 
 // What SOURCES.md (and esptool image-info, which it quotes) records for each real image.

@@ -9,7 +9,7 @@ import { writeAppDesc } from "../../src/image/app_desc.ts";
 // "Warning: ..." lines. They were also checked against esptool's own image_info run
 // on the same files.
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url);
+const FW = new URL("../../testdata/firmware/", import.meta.url);
 const read = (name: string) => Deno.readFileSync(new URL(name, FW));
 const text = (lines: string[]) => lines.join("\n") + "\n";
 

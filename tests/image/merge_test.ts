@@ -3,7 +3,7 @@ import { assertEquals, assertThrows } from "../assert.ts";
 import { ImageError } from "../../src/image/errors.ts";
 import { mergeBin } from "../../src/image/merge.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url);
+const FW = new URL("../../testdata/firmware/", import.meta.url);
 const read = (name: string) => Deno.readFileSync(new URL(name, FW));
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 

@@ -15,7 +15,7 @@ import {
 } from "../../src/image/partitions.ts";
 import { toHex } from "../../src/protocol/bytes.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url);
+const FW = new URL("../../testdata/firmware/", import.meta.url);
 const SINGLE = Deno.readFileSync(new URL("partitions_singleapp.bin", FW));
 
 const entry = (

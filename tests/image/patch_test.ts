@@ -4,7 +4,7 @@ import { parseImage, writeImage } from "../../src/image/app.ts";
 import { ImageError } from "../../src/image/errors.ts";
 import { flashChoices, headerFlashParams, patchFlashParams } from "../../src/image/patch.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url);
+const FW = new URL("../../testdata/firmware/", import.meta.url);
 const read = (name: string) => Deno.readFileSync(new URL(name, FW));
 const sha = (b: Uint8Array) => createHash("sha256").update(b).digest("hex");
 

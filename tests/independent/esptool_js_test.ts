@@ -5,12 +5,12 @@
  */
 import { assertEquals, assertOk } from "../assert.ts";
 import { createHash } from "node:crypto";
-import { ESPLoader, Transport } from "esptool-js";
+import { ESPLoader, Transport } from "npm:esptool-js@0.7.0";
 import { VirtualDevice } from "../../src/emulator/device.ts";
 import { serveTcp } from "../../src/emulator/tcp.ts";
 import { TcpSerialPort } from "./webserial_tcp.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url);
+const FW = new URL("../../testdata/firmware/", import.meta.url);
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 const le = (...w: number[]) => new Uint8Array(new Uint32Array(w).buffer);
 

@@ -10,7 +10,7 @@ import { DeviceError } from "../../src/protocol/errors.ts";
 import { Op } from "../../src/protocol/opcodes.ts";
 import { words } from "../../src/protocol/bytes.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url);
+const FW = new URL("../../testdata/firmware/", import.meta.url);
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 const BOOTLOADERS: Partial<Record<ChipName, string>> = {
   esp8266: "bootloader_esp8266.bin",

@@ -10,7 +10,7 @@ import type { FlashRegion } from "../../src/plan/types.ts";
 import type { ChipName } from "../../src/chips/chips.ts";
 import type { StubImage } from "../../src/loader/stub.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url);
+const FW = new URL("../../testdata/firmware/", import.meta.url);
 const MiB = 1024 * 1024;
 const SECTOR = 0x1000;
 

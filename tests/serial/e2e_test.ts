@@ -7,7 +7,7 @@ import { openPort } from "../../src/serial/open.ts";
 import { connect } from "../../src/loader/loader.ts";
 import { startSer2net } from "./ser2net.ts";
 
-const FW = new URL("../../../shared/testdata/firmware/", import.meta.url);
+const FW = new URL("../../testdata/firmware/", import.meta.url);
 const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
 
 /** Full loader round trip: sync, detect, write, md5, read; flash bytes asserted on the device. */
