@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "./deps.ts";
 import { formatMac } from "../chips/chips.ts";
 import type { GlobalOptions } from "./main.ts";
 import type { Output } from "./output.ts";

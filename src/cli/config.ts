@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "./deps.ts";
 import { UsageError } from "./args.ts";
 import { parseBaud, parseChip } from "./args.ts";
 

@@ -6,7 +6,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "./deps.ts";
 import { VirtualDevice } from "../emulator/device.ts";
 import { servePty } from "../emulator/pty.ts";
 import { openPort } from "../serial/open.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "./deps.ts";
 import { type ChipName, CHIPS } from "../chips/chips.ts";
 import { VirtualDevice } from "../emulator/device.ts";
 import { serveTcp } from "../emulator/tcp.ts";

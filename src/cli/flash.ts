@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "./deps.ts";
 import { planFlash, summarizePlan } from "../plan/planner.ts";
 import { executePlan } from "../plan/execute.ts";
 import { type FlashSettingOptions, preflightInputs, resolveInputs } from "./inputs.ts";

@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "./deps.ts";
 import { flashSizeFromJedec } from "../chips/chips.ts";
 import { hex } from "../protocol/bytes.ts";
 import type { GlobalOptions } from "./main.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "./deps.ts";
 import { formatImageInfo } from "../image/info.ts";
 import { parseChip } from "./args.ts";
 import { readUserFile } from "./files.ts";

@@ -8,12 +8,12 @@
  * @module
  */
 
-import { Command, CommanderError, Option } from "@commander-js/extra-typings";
+import { Command, CommanderError, Option } from "./deps.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { Output } from "./output.ts";
 import { applyConfig, readConfig } from "./config.ts";
 import { parseBaud, parseChip, parseCount } from "./args.ts";
-import denoJson from "../../deno.json" with { type: "json" };
+import { LICENCE_NOTE, VERSION } from "../version.ts";
 
 export { ExitCode, exitCodeFor } from "./exit.ts";
 import { ExitCode, exitCodeFor } from "./exit.ts";
@@ -58,7 +58,7 @@ export async function buildProgram(out: () => Output): Promise<Command> {
   const program = new Command()
     .name("espdelta")
     .description("Flash Espressif chips and write only what differs.")
-    .version(denoJson.version, "-V, --version")
+    .version(`espdelta ${VERSION}\n${LICENCE_NOTE}`, "-V, --version")
     .addOption(
       new Option(
         "-p, --port <port>",

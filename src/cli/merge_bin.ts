@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "./deps.ts";
 import { mergeBin } from "../image/merge.ts";
 import { hex } from "../protocol/bytes.ts";
 import { parseAddress, parseChip, parsePairs } from "./args.ts";

@@ -4,8 +4,7 @@
  * @module
  */
 
-import pc from "picocolors";
-import cliProgress from "cli-progress";
+import { cliProgress, pc } from "./deps.ts";
 
 /** JSON Lines event types; every event has `type` and `time` (ISO 8601). */
 export type EventType =

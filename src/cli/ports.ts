@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "./deps.ts";
 import { describePort, listPorts } from "../serial/list.ts";
 import type { Output } from "./output.ts";
 import type { GlobalOptions } from "./main.ts";

@@ -3,7 +3,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "./deps.ts";
 import { hex } from "../protocol/bytes.ts";
 import { parseAddress, parseSize, UsageError } from "./args.ts";
 import type { GlobalOptions } from "./main.ts";

@@ -4,7 +4,7 @@
  * @module
  */
 
-import type { Command } from "@commander-js/extra-typings";
+import type { Command } from "./deps.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { hex } from "../protocol/bytes.ts";
 import { md5Hex } from "../plan/hash.ts";

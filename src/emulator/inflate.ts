@@ -10,7 +10,7 @@
  * @module
  */
 
-import { Inflate } from "fflate";
+import { Inflate } from "npm:fflate@0.8.3";
 
 /** Where a zlib stream stands. */
 export type InflateStatus = "more" | "done" | "error";

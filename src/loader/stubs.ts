@@ -1,10 +1,11 @@
 /**
- * Where flasher stubs come from. espdelta ships no stub binaries: it loads
- * esptool's stub JSON from the user cache folder
+ * Where flasher stubs come from. espdelta's source holds no stub binaries: it
+ * loads esptool's stub JSON from the user cache folder
  * (`$XDG_CACHE_HOME/espdelta/stubs/<chip>.json`, default `~/.cache/...`), or
- * from the esptool-js npm package (version pinned in deno.json, fetched by
- * Deno on first use). The stubs are GPL-2.0-or-later programs by Espressif
- * and Cesanta; they run on the chip, never in this process.
+ * from the esptool-js npm package (the version pinned below, fetched by Deno
+ * on first use; `deno bundle` and `deno compile` embed these files). The stubs
+ * are GPL-2.0-or-later programs by Espressif and Cesanta; they run on the
+ * chip, never in this process.
  * @module
  */
 
@@ -15,27 +16,52 @@ import { parseStubJson, type StubImage } from "./stub.ts";
 /** Where a stub was found, for --trace. */
 export type StubLog = (line: string) => void;
 
-/** esptool-js 0.7.0 stub files, imported lazily with literal specifiers so bundles see them. */
+/** The esptool-js release the stubs come from; the specifiers below name it literally. */
+export const ESPTOOL_JS_VERSION = "0.7.0";
+
+/**
+ * esptool-js's stub files, imported lazily with literal, fully pinned `npm:`
+ * specifiers: bundles see them, and a run from a URL needs no import map.
+ */
 const FROM_ESPTOOL_JS: Record<ChipName, () => Promise<{ default: unknown }>> = {
   esp8266: () =>
-    import("esptool-js/lib/targets/stub_flasher/esp8266.json", { with: { type: "json" } }),
-  esp32: () => import("esptool-js/lib/targets/stub_flasher/esp32.json", { with: { type: "json" } }),
+    import("npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp8266.json", {
+      with: { type: "json" },
+    }),
+  esp32: () =>
+    import("npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32.json", { with: { type: "json" } }),
   esp32s2: () =>
-    import("esptool-js/lib/targets/stub_flasher/esp32s2.json", { with: { type: "json" } }),
+    import("npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32s2.json", {
+      with: { type: "json" },
+    }),
   esp32s3: () =>
-    import("esptool-js/lib/targets/stub_flasher/esp32s3.json", { with: { type: "json" } }),
+    import("npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32s3.json", {
+      with: { type: "json" },
+    }),
   esp32c2: () =>
-    import("esptool-js/lib/targets/stub_flasher/esp32c2.json", { with: { type: "json" } }),
+    import("npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32c2.json", {
+      with: { type: "json" },
+    }),
   esp32c3: () =>
-    import("esptool-js/lib/targets/stub_flasher/esp32c3.json", { with: { type: "json" } }),
+    import("npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32c3.json", {
+      with: { type: "json" },
+    }),
   esp32c5: () =>
-    import("esptool-js/lib/targets/stub_flasher/esp32c5.json", { with: { type: "json" } }),
+    import("npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32c5.json", {
+      with: { type: "json" },
+    }),
   esp32c6: () =>
-    import("esptool-js/lib/targets/stub_flasher/esp32c6.json", { with: { type: "json" } }),
+    import("npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32c6.json", {
+      with: { type: "json" },
+    }),
   esp32h2: () =>
-    import("esptool-js/lib/targets/stub_flasher/esp32h2.json", { with: { type: "json" } }),
+    import("npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32h2.json", {
+      with: { type: "json" },
+    }),
   esp32p4: () =>
-    import("esptool-js/lib/targets/stub_flasher/esp32p4.json", { with: { type: "json" } }),
+    import("npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32p4.json", {
+      with: { type: "json" },
+    }),
 };
 
 /** The user cache folder for stubs. */
@@ -64,7 +90,7 @@ export async function findStub(
   }
   try {
     const m = await FROM_ESPTOOL_JS[chip]();
-    log.trace?.(`stub for ${chip} from npm:esptool-js@0.7.0`);
+    log.trace?.(`stub for ${chip} from npm:esptool-js@${ESPTOOL_JS_VERSION}`);
     return parseStubJson(m.default, `esptool-js stub for ${chip}`);
   } catch (e) {
     if (e instanceof EspdeltaError) throw e;
