@@ -195,8 +195,10 @@ Deno.test("an unreadable file: permission denied, exit code 2, before connecting
 /**
  * Runs espdelta as a user without rights on root's files: as root (where
  * permissions do not apply), through setpriv as nobody, with a copy of the
- * deno binary nobody can execute; otherwise as the current user, for whom a
- * mode-0 file or a mode-0600 root-owned node is already out of reach.
+ * deno binary nobody can execute and the CLI as one bundled file (nobody
+ * cannot read root's npm cache, and must not need the network); otherwise as
+ * the current user, for whom a mode-0 file or a mode-0600 root-owned node is
+ * already out of reach.
  */
 async function asAnotherUser(args: string[]): Promise<Run> {
   if (Deno.uid() !== 0) return await espdelta(args);
@@ -206,7 +208,15 @@ async function asAnotherUser(args: string[]): Promise<Run> {
     const deno = `${tmp}/deno`;
     await Deno.copyFile(Deno.execPath(), deno);
     await Deno.chmod(deno, 0o755);
-    const cli = new URL("../../cli.ts", import.meta.url).pathname;
+    const bundle = `${tmp}/espdelta.js`;
+    const root = new URL("../../", import.meta.url).pathname;
+    const b = await runProgram(
+      Deno.execPath(),
+      ["bundle", "--quiet", "--platform", "deno", "-o", bundle, "cli.ts"],
+      { cwd: root },
+    );
+    if (b.code !== 0) throw new Error(`deno bundle failed: ${b.stderr}`);
+    await Deno.chmod(bundle, 0o644);
     return await runProgram("setpriv", [
       "--reuid=65534",
       "--regid=65534",
@@ -219,9 +229,10 @@ async function asAnotherUser(args: string[]): Promise<Run> {
       "run",
       "-A",
       "--quiet",
-      cli,
+      "--cached-only",
+      bundle,
       ...args,
-    ], { clearEnv: true });
+    ], { clearEnv: true, cwd: tmp });
   } finally {
     await Deno.remove(tmp, { recursive: true });
   }
