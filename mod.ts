@@ -64,7 +64,11 @@ export {
 } from "./src/loader/loader.ts";
 export { parseStubJson, type StubImage } from "./src/loader/stub.ts";
 export { findStub, type StubLog } from "./src/loader/stubs.ts";
-export { type Clock, FrameReader } from "./src/loader/frames.ts";
+export { FrameReader } from "./src/loader/frames.ts";
+
+// Time and randomness, injected.
+export { type Clock, realClock, type TimerClock } from "./src/clock.ts";
+export { uniform } from "./src/random.ts";
 
 // Ports.
 export type { Port, Signals } from "./src/serial/port.ts";
@@ -98,7 +102,7 @@ export {
   VirtualDevice,
   type VirtualDeviceOptions,
 } from "./src/emulator/device.ts";
-export { type DeviceClock, ManualClock, realClock, SimClock } from "./src/emulator/clock.ts";
+export { type DeviceClock, ManualClock, SimClock } from "./src/emulator/clock.ts";
 export {
   DEFAULT_TIMING,
   type LinkStats,
@@ -108,7 +112,7 @@ export {
   uartMs,
 } from "./src/emulator/timing.ts";
 export { NorFlash } from "./src/emulator/flash.ts";
-export { type FaultCounts, FaultModel, type FaultOptions, uniform } from "./src/emulator/faults.ts";
+export { type FaultCounts, FaultModel, type FaultOptions } from "./src/emulator/faults.ts";
 export { memoryPort } from "./src/emulator/memory.ts";
 export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";
 export { type Served, servePty } from "./src/emulator/pty.ts";

@@ -38,7 +38,8 @@ import {
   type ResetStrategy,
   runSequence,
 } from "../serial/reset.ts";
-import { type Clock, FrameReader, realClock } from "./frames.ts";
+import { type Clock, realClock } from "../clock.ts";
+import { FrameReader } from "./frames.ts";
 import type { StubImage } from "./stub.ts";
 import {
   CHIP_ERASE_TIMEOUT_MS,
