@@ -52,16 +52,26 @@ export {
   type AfterReset,
   type BeforeReset,
   connect,
-  ConnectError,
   type ConnectOptions,
-  type DeviceSecurity,
-  LinkLostError,
   Loader,
-  type SecurityInfo,
-  UnsupportedError,
   type WriteOptions,
   type WriteResult,
 } from "./src/loader/loader.ts";
+export {
+  ConnectError,
+  type DeviceSecurity,
+  type DeviceState,
+  UnsupportedError,
+} from "./src/loader/connect.ts";
+export {
+  type CommandOptions,
+  Connection,
+  type ConnectionOptions,
+  LinkLostError,
+  type ReconnectHook,
+  type SyncAnswer,
+} from "./src/loader/connection.ts";
+export type { CommandRequest, SecurityInfo } from "./src/protocol/commands.ts";
 export { parseStubJson, type StubImage } from "./src/loader/stub.ts";
 export { findStub, type StubLog } from "./src/loader/stubs.ts";
 export { FrameReader } from "./src/loader/frames.ts";
@@ -146,6 +156,7 @@ export {
   type ChipInfo,
   type ChipName,
   CHIPS,
+  type EfuseField,
   formatMac,
   type MacLayout,
   normalizeChipName,
@@ -154,5 +165,13 @@ export {
   type RtcWdt,
   type SpiRegs,
 } from "./src/chips/chips.ts";
-export { DeviceError, EspdeltaError, ProtocolError, TimeoutError } from "./src/protocol/errors.ts";
+export {
+  DeviceError,
+  EspdeltaError,
+  ProtocolError,
+  RomErrorCode,
+  StubErrorCode,
+  TimeoutError,
+} from "./src/protocol/errors.ts";
+export type { Response } from "./src/protocol/packet.ts";
 export { SlipDecoder, slipEncode, type SlipStats } from "./src/protocol/slip.ts";

@@ -85,10 +85,12 @@ export interface BeginParams {
 }
 
 /**
- * FLASH_BEGIN, or FLASH_DEFL_BEGIN with `compressed`. `encrypted` adds the
- * fifth word that routes the data through the flash-encryption engine;
- * leave it undefined for the four-word form (the ESP8266 and ESP32 ROMs,
- * and the stub when not encrypting), as esptool's single `flash_begin` does.
+ * FLASH_BEGIN, or FLASH_DEFL_BEGIN with `compressed`. The fifth word routes
+ * the data through the flash-encryption engine (1) or not (0). It is sent
+ * when `encryptedWord` says the loader expects it (the ROMs after the
+ * ESP32, always) or when `encrypted` (the stub takes it then, v1.10 on);
+ * otherwise the payload has four words (the ESP8266 and ESP32 ROMs, and the
+ * stub when not encrypting), as esptool's single `flash_begin` decides.
  *
  * @example
  * ```ts
@@ -98,18 +100,20 @@ export interface BeginParams {
  * const p = { size: 0x2000, blocks: 8, blockSize: 0x400, offset: 0x10000 };
  * assert.strictEqual(flashBegin(p).op, 0x02);
  * assert.deepStrictEqual(flashBegin(p).data, words(0x2000, 8, 0x400, 0x10000));
- * const r = flashBegin({ ...p, compressed: true, encrypted: false });
- * assert.strictEqual(r.op, 0x10);
- * assert.deepStrictEqual(r.data, words(0x2000, 8, 0x400, 0x10000, 0));
+ * const rom = flashBegin({ ...p, compressed: true, encryptedWord: true });
+ * assert.strictEqual(rom.op, 0x10);
+ * assert.deepStrictEqual(rom.data, words(0x2000, 8, 0x400, 0x10000, 0));
+ * const stub = flashBegin({ ...p, encrypted: true });
+ * assert.deepStrictEqual(stub.data, words(0x2000, 8, 0x400, 0x10000, 1));
  * ```
  */
 export function flashBegin(
-  params: BeginParams & { compressed?: boolean; encrypted?: boolean },
+  params: BeginParams & { compressed?: boolean; encrypted?: boolean; encryptedWord?: boolean },
 ): CommandRequest {
   const { size, blocks, blockSize, offset } = params;
-  const data = params.encrypted === undefined
-    ? words(size, blocks, blockSize, offset)
-    : words(size, blocks, blockSize, offset, params.encrypted ? 1 : 0);
+  const data = params.encryptedWord || params.encrypted
+    ? words(size, blocks, blockSize, offset, params.encrypted ? 1 : 0)
+    : words(size, blocks, blockSize, offset);
   return request(params.compressed ? Op.FLASH_DEFL_BEGIN : Op.FLASH_BEGIN, data);
 }
 

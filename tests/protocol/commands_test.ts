@@ -46,7 +46,7 @@ Deno.test("each encoder builds its command's exact packet", () => {
       0,
     ],
     [
-      flashBegin({ size: 0x2000, blocks: 2, blockSize: 0x4000, offset: 0, encrypted: false }),
+      flashBegin({ size: 0x2000, blocks: 2, blockSize: 0x4000, offset: 0, encryptedWord: true }),
       "0002140000000000" + "00200000" + "02000000" + "00400000" + "00000000" + "00000000",
       0,
     ],
