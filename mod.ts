@@ -8,14 +8,19 @@
  * @example
  * ```ts
  * import { connect, executePlan, memoryPort, planFlash, VirtualDevice } from "@espdelta/espdelta";
+ * import assert from "node:assert";
  *
  * // A virtual ESP32 stands in for a board; use openPort("/dev/ttyUSB0", { baud: 115200 }) for real.
- * const port = memoryPort(new VirtualDevice({ chip: "esp32" }));
+ * const device = new VirtualDevice({ chip: "esp32" });
+ * const port = memoryPort(device);
  * const loader = await connect(port, { baud: 921600 });
  * const regions = [{ name: "app", offset: 0x10000, data: new Uint8Array(8192).fill(7) }];
  * const plan = await planFlash(loader, regions, { flashSize: 4 << 20 });
- * console.log(plan.outcome); // "full" the first time, "verify-skip" after
+ * assert.strictEqual(plan.outcome, "full"); // the device's flash is erased
  * await executePlan(loader, plan, regions);
+ * assert.deepStrictEqual(device.flash.data.subarray(0x10000, 0x12000), regions[0].data);
+ * const again = await planFlash(loader, regions, { flashSize: 4 << 20 });
+ * assert.strictEqual(again.outcome, "verify-skip"); // nothing left to write
  * await port.close();
  * ```
  * @module

@@ -76,7 +76,26 @@ export function transient(e: unknown): boolean {
   return e instanceof TimeoutError || e instanceof ProtocolError || e instanceof DeviceError;
 }
 
-/** Commands and replies over one port. */
+/**
+ * Commands and replies over one port.
+ *
+ * @example
+ * ```ts
+ * import { Connection } from "./connection.ts";
+ * import { sync } from "../protocol/commands.ts";
+ * import { CHIP_DETECT_MAGIC_REG } from "../chips/chips.ts";
+ * import { memoryPort } from "../emulator/memory.ts";
+ * import { VirtualDevice } from "../emulator/device.ts";
+ * import assert from "node:assert";
+ * const port = memoryPort(new VirtualDevice({ chip: "esp32s3" }));
+ * const conn = new Connection(port);
+ * const reply = await conn.command(sync(), { timeoutMs: 100 });
+ * assert.notStrictEqual(reply.value, 0); // a ROM answered (the stub says 0)
+ * await conn.flush(); // the ROM's seven other SYNC replies
+ * assert.strictEqual(await conn.readReg(CHIP_DETECT_MAGIC_REG), 0x00000009); // ESP32-S3
+ * await port.close();
+ * ```
+ */
 export class Connection {
   /** The port. */
   readonly port: Port;

@@ -18,7 +18,9 @@ export const CHECKSUM_SEED = 0xef;
  * @example
  * ```ts
  * import { checksum } from "./packet.ts";
- * checksum(new Uint8Array([0x12, 0x34, 0x56, 0x78])); // 0xe7
+ * import assert from "node:assert";
+ * assert.strictEqual(checksum(new Uint8Array([0x12, 0x34, 0x56, 0x78])), 0xe7);
+ * assert.strictEqual(checksum(new Uint8Array()), 0xef);
  * ```
  */
 export function checksum(data: Uint8Array, seed = CHECKSUM_SEED): number {
