@@ -450,28 +450,17 @@ export function macWords(layout: MacLayout): number[] {
  */
 export function macFromWords(layout: MacLayout, read: (addr: number) => number): number[] {
   switch (layout.kind) {
-    case "efuse": {
-      const mac0 = read(layout.mac0) >>> 0;
-      const mac1 = read(layout.mac0 + 4) >>> 0;
-      return [
-        (mac1 >> 8) & 0xff,
-        mac1 & 0xff,
-        mac0 >>> 24,
-        (mac0 >> 16) & 0xff,
-        (mac0 >> 8) & 0xff,
-        mac0 & 0xff,
-      ];
-    }
+    case "efuse":
     case "esp32": {
-      const w1 = read(layout.word1) >>> 0;
-      const w2 = read(layout.word2) >>> 0;
+      // Two words: the low one holds the last four bytes, the high one the first two.
+      const [low, high] = macWords(layout).map((a) => read(a) >>> 0);
       return [
-        (w2 >> 8) & 0xff,
-        w2 & 0xff,
-        w1 >>> 24,
-        (w1 >> 16) & 0xff,
-        (w1 >> 8) & 0xff,
-        w1 & 0xff,
+        (high >> 8) & 0xff,
+        high & 0xff,
+        low >>> 24,
+        (low >> 16) & 0xff,
+        (low >> 8) & 0xff,
+        low & 0xff,
       ];
     }
     case "esp8266": {
