@@ -8,14 +8,19 @@
  * @example
  * ```ts
  * import { connect, executePlan, memoryPort, planFlash, VirtualDevice } from "@espdelta/espdelta";
+ * import assert from "node:assert";
  *
  * // A virtual ESP32 stands in for a board; use openPort("/dev/ttyUSB0", { baud: 115200 }) for real.
- * const port = memoryPort(new VirtualDevice({ chip: "esp32" }));
+ * const device = new VirtualDevice({ chip: "esp32" });
+ * const port = memoryPort(device);
  * const loader = await connect(port, { baud: 921600 });
  * const regions = [{ name: "app", offset: 0x10000, data: new Uint8Array(8192).fill(7) }];
  * const plan = await planFlash(loader, regions, { flashSize: 4 << 20 });
- * console.log(plan.outcome); // "full" the first time, "verify-skip" after
+ * assert.strictEqual(plan.outcome, "full"); // the device's flash is erased
  * await executePlan(loader, plan, regions);
+ * assert.deepStrictEqual(device.flash.data.subarray(0x10000, 0x12000), regions[0].data);
+ * const again = await planFlash(loader, regions, { flashSize: 4 << 20 });
+ * assert.strictEqual(again.outcome, "verify-skip"); // nothing left to write
  * await port.close();
  * ```
  * @module
@@ -52,19 +57,33 @@ export {
   type AfterReset,
   type BeforeReset,
   connect,
-  ConnectError,
   type ConnectOptions,
-  type DeviceSecurity,
-  LinkLostError,
   Loader,
-  type SecurityInfo,
-  UnsupportedError,
   type WriteOptions,
   type WriteResult,
 } from "./src/loader/loader.ts";
+export {
+  ConnectError,
+  type DeviceSecurity,
+  type DeviceState,
+  UnsupportedError,
+} from "./src/loader/connect.ts";
+export {
+  type CommandOptions,
+  Connection,
+  type ConnectionOptions,
+  LinkLostError,
+  type ReconnectHook,
+  type SyncAnswer,
+} from "./src/loader/connection.ts";
+export type { CommandRequest, SecurityInfo } from "./src/protocol/commands.ts";
 export { parseStubJson, type StubImage } from "./src/loader/stub.ts";
 export { findStub, type StubLog } from "./src/loader/stubs.ts";
-export { type Clock, FrameReader } from "./src/loader/frames.ts";
+export { FrameReader } from "./src/loader/frames.ts";
+
+// Time and randomness, injected.
+export { type Clock, realClock, type TimerClock } from "./src/clock.ts";
+export { uniform } from "./src/random.ts";
 
 // Ports.
 export type { Port, Signals } from "./src/serial/port.ts";
@@ -98,7 +117,7 @@ export {
   VirtualDevice,
   type VirtualDeviceOptions,
 } from "./src/emulator/device.ts";
-export { type DeviceClock, ManualClock, realClock, SimClock } from "./src/emulator/clock.ts";
+export { type DeviceClock, ManualClock, SimClock } from "./src/emulator/clock.ts";
 export {
   DEFAULT_TIMING,
   type LinkStats,
@@ -108,7 +127,7 @@ export {
   uartMs,
 } from "./src/emulator/timing.ts";
 export { NorFlash } from "./src/emulator/flash.ts";
-export { type FaultCounts, FaultModel, type FaultOptions, uniform } from "./src/emulator/faults.ts";
+export { type FaultCounts, FaultModel, type FaultOptions } from "./src/emulator/faults.ts";
 export { memoryPort } from "./src/emulator/memory.ts";
 export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";
 export { type Served, servePty } from "./src/emulator/pty.ts";
@@ -142,6 +161,7 @@ export {
   type ChipInfo,
   type ChipName,
   CHIPS,
+  type EfuseField,
   formatMac,
   type MacLayout,
   normalizeChipName,
@@ -150,5 +170,13 @@ export {
   type RtcWdt,
   type SpiRegs,
 } from "./src/chips/chips.ts";
-export { DeviceError, EspdeltaError, ProtocolError, TimeoutError } from "./src/protocol/errors.ts";
+export {
+  DeviceError,
+  EspdeltaError,
+  ProtocolError,
+  RomErrorCode,
+  StubErrorCode,
+  TimeoutError,
+} from "./src/protocol/errors.ts";
+export type { Response } from "./src/protocol/packet.ts";
 export { SlipDecoder, slipEncode, type SlipStats } from "./src/protocol/slip.ts";

@@ -1,12 +1,12 @@
 /**
- * A small seeded PRNG (mulberry32) so tests that use random data are
- * deterministic and reproducible from their seed.
+ * Seeded test data from the project's one PRNG (src/random.ts, mulberry32),
+ * so tests that use random data are deterministic and reproducible.
  * @module
  */
 
-import { uniform } from "../src/emulator/faults.ts";
+import { uniform } from "../src/random.ts";
 
-/** Returns a function yielding uniform floats in [0, 1) from `seed` (the fault model's mulberry32). */
+/** Uniform floats in [0, 1) from `seed`: the PRNG the fault model draws from too. */
 export const rng: (seed: number) => () => number = uniform;
 
 /** `n` pseudo-random bytes from `seed`. */

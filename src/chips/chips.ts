@@ -59,6 +59,23 @@ export interface RomCaps {
   beginEncryptedWord: boolean;
   /** Status bytes after the data of every ROM reply. */
   statusLength: 2 | 4;
+  /**
+   * How the ROM's CHANGE_BAUDRATE sets its divider when that is not from the
+   * true crystal, so the host must send a corrected rate:
+   * - `estimate`: the ESP32 ROM divides its own estimate of the crystal,
+   *   derived from the auto-baud at SYNC (in UART_CLKDIV), which drifts from
+   *   the real 26 or 40 MHz; the rate sent is scaled by estimate / real.
+   * - `assumes-40mhz`: the ESP32-C2 ROM assumes a 40 MHz crystal; on a
+   *   26 MHz part the rate sent is scaled by 40 / 26.
+   * Absent where the ROM computes the divider from the real clock.
+   */
+  baudDivisorFrom?: "estimate" | "assumes-40mhz";
+  /**
+   * The ROM's FLASH_BEGIN erases more than asked (the ESP8266 counts the
+   * sectors up to the next 64 KiB boundary twice), so the host sends a
+   * corrected erase size, as esptool does.
+   */
+  eraseSizeBug: boolean;
 }
 
 /** Everything espdelta needs to know about one chip family. */
@@ -83,16 +100,36 @@ export interface ChipInfo {
   uartClkdivReg: number;
   /** SPI registers for reading the flash JEDEC id. */
   spi: SpiRegs;
-  /** eFuse controller base address (ESP8266: OTP base). */
-  efuseBase: number;
-  /** Alignment of encrypted writes. */
-  encryptedWriteAlign: number;
-  /** Flash size code (header byte 3, high nibble) -> size in bytes. */
-  flashSizes: Readonly<Record<number, number>>;
-  /** Flash frequency name -> code (header byte 3, low nibble). */
-  flashFreqs: Readonly<Record<string, number>>;
+  /**
+   * Block size of the flash-encryption engine: encrypted writes are padded
+   * to it (32 bytes on the ESP32's AES-256 engine, 16 on later chips'
+   * XTS-AES); null where the chip has no flash encryption (ESP8266).
+   */
+  encryptionBlock: 16 | 32 | null;
+  /**
+   * Where FLASH_CRYPT_CNT is read on a chip whose loaders lack
+   * GET_SECURITY_INFO (the ESP32: eFuse block 0, word 0, bits 26..20, as
+   * esptool reads it); absent elsewhere.
+   */
+  cryptCntEfuse?: EfuseField;
+  /**
+   * The loaders can leave for the app without a reset line (esptool's soft
+   * reset: the ESP8266 ROM through FLASH_BEGIN/FLASH_END, its stub through
+   * RUN_USER_CODE); later chips' loaders cannot.
+   */
+  softReset: boolean;
   /** RTC watchdog registers esptool's watchdog reset programs; absent where it has none. */
   rtcWdt?: RtcWdt;
+}
+
+/** A bit field of an eFuse word. */
+export interface EfuseField {
+  /** Address of the word. */
+  addr: number;
+  /** Position of the field's lowest bit. */
+  shift: number;
+  /** Mask of the field after shifting. */
+  mask: number;
 }
 
 /** The RTC watchdog registers used for `--after watchdog-reset`. */
@@ -115,8 +152,10 @@ export const RTC_WDT_WKEY = 0x50d83aa1;
  * @example
  * ```ts
  * import { flashEncryptionOn } from "./chips.ts";
- * flashEncryptionOn(0b001); // true
- * flashEncryptionOn(0b011); // false
+ * import assert from "node:assert";
+ * assert.strictEqual(flashEncryptionOn(0b001), true);
+ * assert.strictEqual(flashEncryptionOn(0b011), false);
+ * assert.strictEqual(flashEncryptionOn(0b111), true);
  * ```
  */
 export function flashEncryptionOn(flashCryptCnt: number): boolean {
@@ -137,31 +176,6 @@ export const CHIP_DETECT_MAGIC_REG = 0x40001000;
 const KB = 1024;
 const MB = 1024 * KB;
 
-const ESP32_SIZES: Record<number, number> = {
-  0: 1 * MB,
-  1: 2 * MB,
-  2: 4 * MB,
-  3: 8 * MB,
-  4: 16 * MB,
-  5: 32 * MB,
-  6: 64 * MB,
-  7: 128 * MB,
-};
-
-const ESP8266_SIZES: Record<number, number> = {
-  0: 512 * KB,
-  1: 256 * KB,
-  2: 1 * MB,
-  3: 2 * MB,
-  4: 4 * MB,
-  5: 2 * MB,
-  6: 4 * MB,
-  8: 8 * MB,
-  9: 16 * MB,
-};
-
-const FREQ_CLASSIC = { "40m": 0x0, "26m": 0x1, "20m": 0x2, "80m": 0xf };
-
 const ROM_MODERN: RomCaps = {
   compressedWrite: true,
   md5: true,
@@ -171,6 +185,7 @@ const ROM_MODERN: RomCaps = {
   securityInfo: "full",
   beginEncryptedWord: true,
   statusLength: 4,
+  eraseSizeBug: false,
 };
 
 const spiAt = (base: number): SpiRegs => ({
@@ -202,15 +217,14 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
       securityInfo: "none",
       beginEncryptedWord: false,
       statusLength: 2,
+      eraseSizeBug: true,
     },
     mac: { kind: "esp8266", mac0: 0x3ff00050, mac1: 0x3ff00054, mac3: 0x3ff0005c },
     uartDateReg: 0x60000078,
     uartClkdivReg: 0x60000014,
     spi: { base: 0x60000200, usr: 0x1c, usr1: 0x20, usr2: 0x24, w0: 0x40 },
-    efuseBase: 0x3ff00050,
-    encryptedWriteAlign: 16,
-    flashSizes: ESP8266_SIZES,
-    flashFreqs: FREQ_CLASSIC,
+    encryptionBlock: null,
+    softReset: true,
   },
   esp32: {
     name: "esp32",
@@ -218,7 +232,12 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     imageChipId: 0,
     magicValues: [0x00f01d83],
     bootloaderOffset: 0x1000,
-    rom: { ...ROM_MODERN, securityInfo: "none", beginEncryptedWord: false },
+    rom: {
+      ...ROM_MODERN,
+      securityInfo: "none",
+      beginEncryptedWord: false,
+      baudDivisorFrom: "estimate",
+    },
     mac: { kind: "esp32", word1: 0x3ff5a004, word2: 0x3ff5a008 },
     uartDateReg: 0x60000078,
     uartClkdivReg: 0x3ff40014,
@@ -231,10 +250,9 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
       misoDlen: 0x2c,
       w0: 0x80,
     },
-    efuseBase: 0x3ff5a000,
-    encryptedWriteAlign: 32,
-    flashSizes: ESP32_SIZES,
-    flashFreqs: FREQ_CLASSIC,
+    encryptionBlock: 32,
+    cryptCntEfuse: { addr: 0x3ff5a000, shift: 20, mask: 0x7f },
+    softReset: false,
   },
   esp32s2: {
     name: "esp32s2",
@@ -247,10 +265,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     uartDateReg: 0x60000078,
     uartClkdivReg: 0x3f400014,
     spi: spiAt(0x3f402000),
-    efuseBase: 0x3f41a000,
-    encryptedWriteAlign: 16,
-    flashSizes: ESP32_SIZES,
-    flashFreqs: FREQ_CLASSIC,
+    encryptionBlock: 16,
+    softReset: false,
     rtcWdt: wdt(0x3f408000, 0x94, 0x98, 0xac),
   },
   esp32s3: {
@@ -264,10 +280,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     uartDateReg: 0x60000080,
     uartClkdivReg: 0x60000014,
     spi: spiAt(0x60002000),
-    efuseBase: 0x60007000,
-    encryptedWriteAlign: 16,
-    flashSizes: ESP32_SIZES,
-    flashFreqs: FREQ_CLASSIC,
+    encryptionBlock: 16,
+    softReset: false,
     rtcWdt: wdt(0x60008000, 0x98, 0x9c, 0xb0),
   },
   esp32c2: {
@@ -276,16 +290,14 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     imageChipId: 12,
     magicValues: [0x6f51306f, 0x7c41a06f, 0x0c21e06f],
     bootloaderOffset: 0x0,
-    rom: ROM_MODERN,
+    rom: { ...ROM_MODERN, baudDivisorFrom: "assumes-40mhz" },
     // ESP32-C2 keeps the MAC at EFUSE_BASE + 0x40, not + 0x44.
     mac: { kind: "efuse", mac0: 0x60008840 },
     uartDateReg: 0x6000007c,
     uartClkdivReg: 0x60000014,
     spi: spiAt(0x60002000),
-    efuseBase: 0x60008800,
-    encryptedWriteAlign: 16,
-    flashSizes: ESP32_SIZES,
-    flashFreqs: { "30m": 0x0, "20m": 0x1, "15m": 0x2, "60m": 0xf },
+    encryptionBlock: 16,
+    softReset: false,
     rtcWdt: wdt(0x60008000, 0x84, 0x88, 0x9c),
   },
   esp32c3: {
@@ -299,10 +311,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     uartDateReg: 0x6000007c,
     uartClkdivReg: 0x60000014,
     spi: spiAt(0x60002000),
-    efuseBase: 0x60008800,
-    encryptedWriteAlign: 16,
-    flashSizes: ESP32_SIZES,
-    flashFreqs: FREQ_CLASSIC,
+    encryptionBlock: 16,
+    softReset: false,
     rtcWdt: wdt(0x60008000, 0x90, 0x94, 0xa8),
   },
   esp32c5: {
@@ -316,10 +326,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     uartDateReg: 0x6000007c,
     uartClkdivReg: 0x60000014,
     spi: spiAt(0x60003000),
-    efuseBase: 0x600b4800,
-    encryptedWriteAlign: 16,
-    flashSizes: ESP32_SIZES,
-    flashFreqs: { "40m": 0x0, "20m": 0x2, "80m": 0xf },
+    encryptionBlock: 16,
+    softReset: false,
     rtcWdt: wdt(0x600b1c00, 0x0, 0x4, 0x18),
   },
   esp32c6: {
@@ -333,11 +341,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     uartDateReg: 0x6000007c,
     uartClkdivReg: 0x60000014,
     spi: spiAt(0x60003000),
-    efuseBase: 0x600b0800,
-    encryptedWriteAlign: 16,
-    flashSizes: ESP32_SIZES,
-    // esptool maps "80m" to code 0 on the C6 to work around a ROM divider bug.
-    flashFreqs: { "40m": 0x0, "20m": 0x2, "80m": 0x0 },
+    encryptionBlock: 16,
+    softReset: false,
     rtcWdt: wdt(0x600b1c00, 0x0, 0x4, 0x18),
   },
   esp32h2: {
@@ -351,10 +356,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     uartDateReg: 0x6000007c,
     uartClkdivReg: 0x60000014,
     spi: spiAt(0x60003000),
-    efuseBase: 0x600b0800,
-    encryptedWriteAlign: 16,
-    flashSizes: ESP32_SIZES,
-    flashFreqs: { "24m": 0x0, "16m": 0x1, "12m": 0x2, "48m": 0xf },
+    encryptionBlock: 16,
+    softReset: false,
     rtcWdt: wdt(0x600b1c00, 0x0, 0x4, 0x1c),
   },
   esp32p4: {
@@ -369,10 +372,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     uartDateReg: 0x500ca08c,
     uartClkdivReg: 0x500ca014,
     spi: spiAt(0x5008d000),
-    efuseBase: 0x5012d000,
-    encryptedWriteAlign: 16,
-    flashSizes: ESP32_SIZES,
-    flashFreqs: FREQ_CLASSIC,
+    encryptionBlock: 16,
+    softReset: false,
     rtcWdt: wdt(0x50116000, 0x0, 0x4, 0x18),
   },
 };
@@ -391,11 +392,45 @@ export function chipByImageId(id: number): ChipInfo | undefined {
   return Object.values(CHIPS).find((c) => c.imageChipId === id);
 }
 
-/** The chip whose ROM magic word is `magic` (ESP32-P4's 0 is matched last). */
+/**
+ * The chip whose ROM magic word is `magic`. No two chips share a value (a
+ * test holds the table to that), so the order of the search does not matter.
+ */
 export function chipByMagic(magic: number): ChipInfo | undefined {
   const m = magic >>> 0;
-  return Object.values(CHIPS).find((c) => c.name !== "esp32p4" && c.magicValues.includes(m)) ??
-    (CHIPS.esp32p4.magicValues.includes(m) ? CHIPS.esp32p4 : undefined);
+  return Object.values(CHIPS).find((c) => c.magicValues.includes(m));
+}
+
+/**
+ * The chip whose ROM answers GET_SECURITY_INFO with the short, 12-byte reply
+ * that carries no chip id (the ESP32-S2): in Secure Download Mode it refuses
+ * READ_REG, so that reply alone says which chip it is.
+ */
+export function chipWithShortSecurityInfo(): ChipInfo | undefined {
+  return Object.values(CHIPS).find((c) => c.rom.securityInfo === "short");
+}
+
+/**
+ * The addresses of the eFuse/OTP words a {@link MacLayout} assembles the MAC
+ * from: what to read before calling {@link macFromWords}.
+ *
+ * @example
+ * ```ts
+ * import { CHIPS, macWords } from "./chips.ts";
+ * import assert from "node:assert";
+ * assert.deepStrictEqual(macWords(CHIPS.esp32s3.mac), [0x60007044, 0x60007048]);
+ * assert.deepStrictEqual(macWords(CHIPS.esp8266.mac), [0x3ff00050, 0x3ff00054, 0x3ff0005c]);
+ * ```
+ */
+export function macWords(layout: MacLayout): number[] {
+  switch (layout.kind) {
+    case "efuse":
+      return [layout.mac0, layout.mac0 + 4];
+    case "esp32":
+      return [layout.word1, layout.word2];
+    case "esp8266":
+      return [layout.mac0, layout.mac1, layout.mac3];
+  }
 }
 
 /**
@@ -405,34 +440,27 @@ export function chipByMagic(magic: number): ChipInfo | undefined {
  * @example
  * ```ts
  * import { CHIPS, macFromWords } from "./chips.ts";
- * macFromWords(CHIPS.esp32s3.mac, (addr) => addr === 0x60007044 ? 0x56789abc : 0x1234);
- * // [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc]
+ * import assert from "node:assert";
+ * const mac = macFromWords(
+ *   CHIPS.esp32s3.mac,
+ *   (addr) => addr === 0x60007044 ? 0x56789abc : 0x1234,
+ * );
+ * assert.deepStrictEqual(mac, [0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc]);
  * ```
  */
 export function macFromWords(layout: MacLayout, read: (addr: number) => number): number[] {
   switch (layout.kind) {
-    case "efuse": {
-      const mac0 = read(layout.mac0) >>> 0;
-      const mac1 = read(layout.mac0 + 4) >>> 0;
-      return [
-        (mac1 >> 8) & 0xff,
-        mac1 & 0xff,
-        mac0 >>> 24,
-        (mac0 >> 16) & 0xff,
-        (mac0 >> 8) & 0xff,
-        mac0 & 0xff,
-      ];
-    }
+    case "efuse":
     case "esp32": {
-      const w1 = read(layout.word1) >>> 0;
-      const w2 = read(layout.word2) >>> 0;
+      // Two words: the low one holds the last four bytes, the high one the first two.
+      const [low, high] = macWords(layout).map((a) => read(a) >>> 0);
       return [
-        (w2 >> 8) & 0xff,
-        w2 & 0xff,
-        w1 >>> 24,
-        (w1 >> 16) & 0xff,
-        (w1 >> 8) & 0xff,
-        w1 & 0xff,
+        (high >> 8) & 0xff,
+        high & 0xff,
+        low >>> 24,
+        (low >> 16) & 0xff,
+        (low >> 8) & 0xff,
+        low & 0xff,
       ];
     }
     case "esp8266": {

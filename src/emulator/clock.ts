@@ -14,14 +14,8 @@ export interface DeviceClock {
   setTimer(ms: number, fn: () => void): () => void;
 }
 
-/** The host's real clock (performance.now and setTimeout). */
-export const realClock: DeviceClock = {
-  now: () => performance.now(),
-  setTimer(ms, fn) {
-    const id = setTimeout(fn, ms);
-    return () => clearTimeout(id);
-  },
-};
+/** The host's real clock: one for the whole program, shared with the loader. */
+export { realClock } from "../clock.ts";
 
 /**
  * A clock that only moves when told to: timers fire, in order, during

@@ -28,6 +28,8 @@
  * @module
  */
 
+import { uniform } from "../random.ts";
+
 /** Faults to inject; all optional. */
 export interface FaultOptions {
   /** Seed of the fault model's random draws (default 1). */
@@ -58,28 +60,6 @@ export interface FaultCounts {
   resets: number;
   /** Output bursts held by a stall. */
   stalled: number;
-}
-
-/**
- * A seeded source of uniform floats in [0, 1) (mulberry32): small, fast and
- * the same on every run, which is all fault injection and test data need.
- *
- * @example
- * ```ts
- * import { uniform } from "./faults.ts";
- * const r = uniform(1);
- * r() === uniform(1)(); // true
- * ```
- */
-export function uniform(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 /** The faults of one device; the device consults it at its UART and command loop. */

@@ -6,20 +6,7 @@
 import { SlipDecoder } from "../protocol/slip.ts";
 import { TimeoutError } from "../protocol/errors.ts";
 import type { Port } from "../serial/port.ts";
-
-/** Time source, injectable for tests. */
-export interface Clock {
-  /** Milliseconds, monotonic. */
-  now(): number;
-  /** Resolves after `ms`. */
-  sleep(ms: number): Promise<void>;
-}
-
-/** The real clock. */
-export const realClock: Clock = {
-  now: () => performance.now(),
-  sleep: (ms) => new Promise((r) => setTimeout(r, ms)),
-};
+import { type Clock, realClock } from "../clock.ts";
 
 /** Frames from a port, in order, with whatever arrived between them kept as noise. */
 export class FrameReader {

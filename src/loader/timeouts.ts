@@ -27,7 +27,10 @@ export const MD5_S_PER_MB = 8;
  * @example
  * ```ts
  * import { timeoutForSize } from "./timeouts.ts";
- * timeoutForSize(40, 1024 * 1024); // 41943 (ms)
+ * import assert from "node:assert";
+ * assert.strictEqual(timeoutForSize(40, 1024 * 1024), 41943); // a 1 MiB ROM erase
+ * assert.strictEqual(timeoutForSize(8, 1000), 3000); // the floor
+ * assert.strictEqual(timeoutForSize(40, 100e6), 240000); // the cap
  * ```
  */
 export function timeoutForSize(secondsPerMb: number, bytes: number): number {

@@ -28,7 +28,8 @@ export function writeU32(bytes: Uint8Array, offset: number, value: number): void
  * @example
  * ```ts
  * import { words } from "./bytes.ts";
- * words(0x1000, 2); // Uint8Array [0,16,0,0, 2,0,0,0]
+ * import assert from "node:assert";
+ * assert.deepStrictEqual(words(0x1000, 2), new Uint8Array([0, 0x10, 0, 0, 2, 0, 0, 0]));
  * ```
  */
 export function words(...values: number[]): Uint8Array {

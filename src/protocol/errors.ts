@@ -18,44 +18,90 @@ export class EspdeltaError extends Error {
   }
 }
 
-/** ROM loader error codes (second status byte when the first is 1). */
+/**
+ * ROM loader error numbers: the second status byte when the first is 1
+ * (a DeviceError's `romError`).
+ */
+export const RomErrorCode = {
+  UNDEFINED: 0x00,
+  INPUT_INVALID: 0x01,
+  MALLOC: 0x02,
+  SEND_MESSAGE: 0x03,
+  RECEIVE_MESSAGE: 0x04,
+  INVALID_FORMAT: 0x05,
+  FAILED: 0x06,
+  CHECKSUM: 0x07,
+  FLASH_WRITE: 0x08,
+  FLASH_READ: 0x09,
+  FLASH_READ_LENGTH: 0x0a,
+  INFLATE: 0x0b,
+  ADLER32: 0x0c,
+  DEFLATE_PARAM: 0x0d,
+  RAM_SIZE: 0x0e,
+  RAM_ADDRESS: 0x0f,
+  INVALID_PARAMETER: 0x64,
+  INVALID_FORMAT_DESC: 0x65,
+  DESCRIPTION_TOO_LONG: 0x66,
+  BAD_ENCODING: 0x67,
+  INSUFFICIENT_STORAGE: 0x69,
+} as const;
+
+/**
+ * Flasher stub error numbers: the first status byte (a DeviceError's
+ * `stubError`), named as in the stub's `esp_command_error`.
+ */
+export const StubErrorCode = {
+  BAD_DATA_LEN: 0xc0,
+  BAD_DATA_CHECKSUM: 0xc1,
+  BAD_BLOCKSIZE: 0xc2,
+  INVALID_COMMAND: 0xc3,
+  FAILED_SPI_OP: 0xc4,
+  FAILED_SPI_UNLOCK: 0xc5,
+  NOT_IN_FLASH_MODE: 0xc6,
+  INFLATE_ERROR: 0xc7,
+  NOT_ENOUGH_DATA: 0xc8,
+  TOO_MUCH_DATA: 0xc9,
+  CMD_NOT_IMPLEMENTED: 0xff,
+} as const;
+
+/** What each ROM error number means, for messages. */
 export const ROM_ERRORS: Readonly<Record<number, string>> = {
-  0x00: "undefined error",
-  0x01: "input parameter invalid",
-  0x02: "malloc failed",
-  0x03: "failed to send message",
-  0x04: "failed to receive message",
-  0x05: "received message has invalid format",
-  0x06: "message OK but the operation failed",
-  0x07: "checksum error in data packet",
-  0x08: "flash write error (read-back check failed)",
-  0x09: "flash read error",
-  0x0a: "flash read length error",
-  0x0b: "deflate (inflate) failed",
-  0x0c: "deflate Adler-32 mismatch",
-  0x0d: "deflate parameter error",
-  0x0e: "invalid RAM binary size",
-  0x0f: "invalid RAM binary address",
-  0x64: "invalid parameter",
-  0x65: "invalid format",
-  0x66: "description too long",
-  0x67: "bad encoding description",
-  0x69: "insufficient storage",
+  [RomErrorCode.UNDEFINED]: "undefined error",
+  [RomErrorCode.INPUT_INVALID]: "input parameter invalid",
+  [RomErrorCode.MALLOC]: "malloc failed",
+  [RomErrorCode.SEND_MESSAGE]: "failed to send message",
+  [RomErrorCode.RECEIVE_MESSAGE]: "failed to receive message",
+  [RomErrorCode.INVALID_FORMAT]: "received message has invalid format",
+  [RomErrorCode.FAILED]: "message OK but the operation failed",
+  [RomErrorCode.CHECKSUM]: "checksum error in data packet",
+  [RomErrorCode.FLASH_WRITE]: "flash write error (read-back check failed)",
+  [RomErrorCode.FLASH_READ]: "flash read error",
+  [RomErrorCode.FLASH_READ_LENGTH]: "flash read length error",
+  [RomErrorCode.INFLATE]: "deflate (inflate) failed",
+  [RomErrorCode.ADLER32]: "deflate Adler-32 mismatch",
+  [RomErrorCode.DEFLATE_PARAM]: "deflate parameter error",
+  [RomErrorCode.RAM_SIZE]: "invalid RAM binary size",
+  [RomErrorCode.RAM_ADDRESS]: "invalid RAM binary address",
+  [RomErrorCode.INVALID_PARAMETER]: "invalid parameter",
+  [RomErrorCode.INVALID_FORMAT_DESC]: "invalid format",
+  [RomErrorCode.DESCRIPTION_TOO_LONG]: "description too long",
+  [RomErrorCode.BAD_ENCODING]: "bad encoding description",
+  [RomErrorCode.INSUFFICIENT_STORAGE]: "insufficient storage",
 };
 
-/** Flasher stub error codes (first status byte). */
+/** What each stub error number means, for messages. */
 export const STUB_ERRORS: Readonly<Record<number, string>> = {
-  0xc0: "bad data length",
-  0xc1: "bad data checksum",
-  0xc2: "bad block size",
-  0xc3: "invalid command",
-  0xc4: "SPI flash operation failed",
-  0xc5: "could not unlock flash write protection",
-  0xc6: "not in flash mode (data without begin)",
-  0xc7: "inflate error",
-  0xc8: "not enough data",
-  0xc9: "too much data",
-  0xff: "command not implemented",
+  [StubErrorCode.BAD_DATA_LEN]: "bad data length",
+  [StubErrorCode.BAD_DATA_CHECKSUM]: "bad data checksum",
+  [StubErrorCode.BAD_BLOCKSIZE]: "bad block size",
+  [StubErrorCode.INVALID_COMMAND]: "invalid command",
+  [StubErrorCode.FAILED_SPI_OP]: "SPI flash operation failed",
+  [StubErrorCode.FAILED_SPI_UNLOCK]: "could not unlock flash write protection",
+  [StubErrorCode.NOT_IN_FLASH_MODE]: "not in flash mode (data without begin)",
+  [StubErrorCode.INFLATE_ERROR]: "inflate error",
+  [StubErrorCode.NOT_ENOUGH_DATA]: "not enough data",
+  [StubErrorCode.TOO_MUCH_DATA]: "too much data",
+  [StubErrorCode.CMD_NOT_IMPLEMENTED]: "command not implemented",
 };
 
 /** Describes a 16-bit status as esptool reports it (`0x01xx` ROM, `0xCx00` stub). */
@@ -89,6 +135,15 @@ export class DeviceError extends EspdeltaError {
   /** The stub error number (first status byte) when it is not a ROM failure. */
   get stubError(): number | undefined {
     return this.status >> 8 === 0x01 ? undefined : this.status >> 8;
+  }
+  /**
+   * True when the device refused a data block for its checksum (status
+   * 0x0107, ROM CHECKSUM, or 0xC100, stub BAD_DATA_CHECKSUM): the block was
+   * not taken, so sending it again is safe.
+   */
+  get badChecksum(): boolean {
+    return this.status === (0x0100 | RomErrorCode.CHECKSUM) ||
+      this.status === StubErrorCode.BAD_DATA_CHECKSUM << 8;
   }
 }
 

@@ -18,7 +18,9 @@ export const CHECKSUM_SEED = 0xef;
  * @example
  * ```ts
  * import { checksum } from "./packet.ts";
- * checksum(new Uint8Array([0x12, 0x34, 0x56, 0x78])); // 0xe7
+ * import assert from "node:assert";
+ * assert.strictEqual(checksum(new Uint8Array([0x12, 0x34, 0x56, 0x78])), 0xe7);
+ * assert.strictEqual(checksum(new Uint8Array()), 0xef);
  * ```
  */
 export function checksum(data: Uint8Array, seed = CHECKSUM_SEED): number {
@@ -27,17 +29,40 @@ export function checksum(data: Uint8Array, seed = CHECKSUM_SEED): number {
   return c;
 }
 
+/** Direction byte of a command (host to device) and of a response. */
+const COMMAND = 0x00;
+const RESPONSE = 0x01;
+
+/** The one packet layout both directions share: direction, op, size u16, a u32, data. */
+function encodePacket(direction: number, op: number, word: number, data: Uint8Array): Uint8Array {
+  const p = new Uint8Array(8 + data.length);
+  p[0] = direction;
+  p[1] = op;
+  p[2] = data.length & 0xff;
+  p[3] = (data.length >> 8) & 0xff;
+  writeU32(p, 4, word);
+  p.set(data, 8);
+  return p;
+}
+
+/** The fields of a packet going `direction`, or null when it is not one (too short, other way). */
+function decodePacket(
+  packet: Uint8Array,
+  direction: number,
+): { op: number; size: number; word: number; rest: Uint8Array } | null {
+  if (packet.length < 8 || packet[0] !== direction) return null;
+  return {
+    op: packet[1],
+    size: readU16(packet, 2),
+    word: readU32(packet, 4),
+    rest: packet.subarray(8),
+  };
+}
+
 /** Builds a command packet. `check` is only meaningful for *_DATA commands. */
 export function encodeCommand(op: number, data: Uint8Array, check = 0): Uint8Array {
   if (data.length > 0xffff) throw new RangeError(`command data too long: ${data.length}`);
-  const p = new Uint8Array(8 + data.length);
-  p[0] = 0x00;
-  p[1] = op;
-  p[2] = data.length & 0xff;
-  p[3] = data.length >> 8;
-  writeU32(p, 4, check);
-  p.set(data, 8);
-  return p;
+  return encodePacket(COMMAND, op, check, data);
 }
 
 /** A decoded command packet (what a device receives). */
@@ -54,13 +79,8 @@ export interface Command {
 
 /** Decodes a command packet; returns null when it is not one (too short, wrong direction). */
 export function decodeCommand(packet: Uint8Array): Command | null {
-  if (packet.length < 8 || packet[0] !== 0x00) return null;
-  return {
-    op: packet[1],
-    size: readU16(packet, 2),
-    checksum: readU32(packet, 4),
-    data: packet.subarray(8),
-  };
+  const p = decodePacket(packet, COMMAND);
+  return p && { op: p.op, size: p.size, checksum: p.word, data: p.rest };
 }
 
 /** The payload of MEM_DATA / FLASH_DATA / FLASH_DEFL_DATA: length, seq, 0, 0, block. */
@@ -74,14 +94,7 @@ export function encodeDataPayload(seq: number, block: Uint8Array): Uint8Array {
 
 /** Builds a response packet (what a device sends). */
 export function encodeResponse(op: number, value: number, data: Uint8Array): Uint8Array {
-  const p = new Uint8Array(8 + data.length);
-  p[0] = 0x01;
-  p[1] = op;
-  p[2] = data.length & 0xff;
-  p[3] = (data.length >> 8) & 0xff;
-  writeU32(p, 4, value);
-  p.set(data, 8);
-  return p;
+  return encodePacket(RESPONSE, op, value, data);
 }
 
 /** A decoded response packet. */
@@ -98,13 +111,8 @@ export interface Response {
 
 /** Decodes a response packet; returns null for frames that are not responses. */
 export function decodeResponse(packet: Uint8Array): Response | null {
-  if (packet.length < 8 || packet[0] !== 0x01) return null;
-  return {
-    op: packet[1],
-    size: readU16(packet, 2),
-    value: readU32(packet, 4),
-    body: packet.subarray(8),
-  };
+  const p = decodePacket(packet, RESPONSE);
+  return p && { op: p.op, size: p.size, value: p.word, body: p.rest };
 }
 
 /**

@@ -19,7 +19,11 @@ export const ESC_ESC = 0xdd;
  * @example
  * ```ts
  * import { slipEncode } from "./slip.ts";
- * slipEncode(new Uint8Array([0x01, 0xc0])); // C0 01 DB DC C0
+ * import assert from "node:assert";
+ * assert.deepStrictEqual(
+ *   slipEncode(new Uint8Array([0x01, 0xc0, 0xdb])),
+ *   new Uint8Array([0xc0, 0x01, 0xdb, 0xdc, 0xdb, 0xdd, 0xc0]),
+ * );
  * ```
  */
 export function slipEncode(packet: Uint8Array): Uint8Array {
@@ -65,9 +69,12 @@ export interface SlipStats {
  * @example
  * ```ts
  * import { SlipDecoder } from "./slip.ts";
+ * import assert from "node:assert";
  * const d = new SlipDecoder();
- * d.push(new Uint8Array([0x41, 0xc0, 0x01])); // [] - noise, then a frame begins
- * d.push(new Uint8Array([0x02, 0xc0])); // [Uint8Array [1, 2]]
+ * // Noise, then a frame begins: nothing complete yet.
+ * assert.deepStrictEqual(d.push(new Uint8Array([0x41, 0xc0, 0x01])), []);
+ * assert.deepStrictEqual(d.push(new Uint8Array([0x02, 0xc0])), [new Uint8Array([1, 2])]);
+ * assert.deepStrictEqual(d.takeNoise(), new Uint8Array([0x41]));
  * ```
  */
 export class SlipDecoder {

@@ -1,7 +1,8 @@
 import { assertEquals, assertOk, assertRejects } from "../assert.ts";
 import { VirtualDevice } from "../../src/emulator/device.ts";
 import { memoryPort } from "../../src/emulator/memory.ts";
-import { connect, UnsupportedError } from "../../src/loader/loader.ts";
+import { connect } from "../../src/loader/loader.ts";
+import { UnsupportedError } from "../../src/loader/connect.ts";
 import { parseResetSequence, runSequence } from "../../src/serial/reset.ts";
 
 async function collect(port: { read(ms: number): Promise<Uint8Array> }, ms = 700): Promise<string> {

@@ -3,8 +3,12 @@ import { esp8266EraseSize, stubBlockTimeout, timeoutForSize } from "../../src/lo
 import { parseStubJson } from "../../src/loader/stub.ts";
 import { EspdeltaError, ProtocolError } from "../../src/protocol/errors.ts";
 import { Loader } from "../../src/loader/loader.ts";
+import { Connection, LinkLostError, type SyncAnswer } from "../../src/loader/connection.ts";
 import { CHIPS } from "../../src/chips/chips.ts";
-import { slipEncode } from "../../src/protocol/slip.ts";
+import { SlipDecoder, slipEncode } from "../../src/protocol/slip.ts";
+import { readReg } from "../../src/protocol/commands.ts";
+import { Op } from "../../src/protocol/opcodes.ts";
+import { SimClock } from "../../src/emulator/clock.ts";
 import { encodeResponse } from "../../src/protocol/packet.ts";
 import type { Port } from "../../src/serial/port.ts";
 import { assertThrows } from "../assert.ts";
@@ -70,14 +74,14 @@ Deno.test("command skips noise, other opcodes and non-responses; reads status by
   const mine = slipEncode(encodeResponse(0x0a, 0xdeadbeef, new Uint8Array([0, 0, 0, 0, 0x77])));
   const port = scripted([noise, other, notResponse, mine]);
   const lines: string[] = [];
-  const l = new Loader(port, CHIPS.esp32, { trace: (s) => lines.push(s) });
+  const l = new Loader(new Connection(port, { trace: (s) => lines.push(s) }), CHIPS.esp32);
   assertEquals(await l.readReg(0x3ff5a004), 0xdeadbeef);
   assertEquals(lines[0], "TX READ_REG 4B 000a04000000000004a0f53f");
   assertEquals(lines.length, 4);
 });
 
 Deno.test("a silent device times out with the command named", async () => {
-  const l = new Loader(scripted([]), CHIPS.esp32, {});
+  const l = new Loader(new Connection(scripted([])), CHIPS.esp32);
   const e = await assertRejects(
     () => l.command(0x13, new Uint8Array(16), { timeoutMs: 50 }),
     EspdeltaError,
@@ -87,6 +91,94 @@ Deno.test("a silent device times out with the command named", async () => {
 
 Deno.test("a reply too short for its data is a protocol error", async () => {
   const short = slipEncode(encodeResponse(0x13, 0, new Uint8Array(10)));
-  const l = new Loader(scripted([short]), CHIPS.esp32, {});
+  const l = new Loader(new Connection(scripted([short])), CHIPS.esp32);
   await assertRejects(() => l.command(0x13, new Uint8Array(16), { dataLength: 32 }), ProtocolError);
+});
+
+/**
+ * A port whose device answers each packet written with the frames `respond`
+ * gives. With a clock, waiting for input moves it instead of real time.
+ */
+function answering(
+  respond: (op: number) => Uint8Array[],
+  clock?: SimClock,
+): Port & { ops: number[] } {
+  let queue: Uint8Array[] = [];
+  const decoder = new SlipDecoder();
+  return {
+    path: "answering",
+    baud: 115200,
+    hasModemLines: false,
+    ops: [] as number[],
+    read(ms: number) {
+      const next = queue.shift();
+      if (next) return Promise.resolve(next);
+      if (clock) return clock.sleep(ms).then(() => new Uint8Array());
+      return new Promise((r) => setTimeout(() => r(new Uint8Array()), Math.min(ms, 20)));
+    },
+    write(d: Uint8Array) {
+      for (const packet of decoder.push(d)) {
+        this.ops.push(packet[1]);
+        queue.push(...respond(packet[1]).map(slipEncode));
+      }
+      return Promise.resolve();
+    },
+    drain: () => Promise.resolve(),
+    flushInput: () => {
+      queue = [];
+      return Promise.resolve();
+    },
+    setBaud: () => Promise.resolve(),
+    setSignals: () => Promise.resolve(),
+    close: () => Promise.resolve(),
+  };
+}
+
+Deno.test("a lost reply: the connection resyncs, tells its hook who answered, and sends again", async () => {
+  let reads = 0;
+  const status = new Uint8Array(4); // a ROM's four status bytes, all clear
+  const port = answering((op) => {
+    if (op === Op.SYNC) return Array(8).fill(encodeResponse(Op.SYNC, 0x20120707, status));
+    if (op === Op.READ_REG && reads++ > 0) return [encodeResponse(Op.READ_REG, 0x1234, status)];
+    return []; // the first READ_REG's reply is lost
+  });
+  const answers: SyncAnswer[] = [];
+  const conn = new Connection(port, {
+    reconnect: (answer, c) => {
+      answers.push(answer);
+      assertEquals(c, conn);
+      return Promise.resolve();
+    },
+  });
+  const r = await conn.command(readReg(0x40001000), { retry: true, timeoutMs: 50 });
+  assertEquals([r.value, answers, conn.recoveries], [0x1234, ["rom"], 1]);
+  assertEquals(port.ops, [Op.READ_REG, Op.SYNC, Op.READ_REG]);
+  // Without retry the same loss is the caller's: a timeout, no recovery.
+  const silent = new Connection(answering(() => []));
+  const e = await assertRejects(() => silent.command(readReg(0), { timeoutMs: 30 }), EspdeltaError);
+  assertEquals([e.code, silent.recoveries], ["TIMEOUT", 0]);
+});
+
+Deno.test("a device that stays silent: three attempts, then the link is lost", async () => {
+  const answers: SyncAnswer[] = [];
+  const clock = new SimClock();
+  const conn = new Connection(answering(() => [], clock), {
+    clock,
+    reconnect: (answer) => {
+      answers.push(answer);
+      return Promise.resolve();
+    },
+  });
+  const e = await assertRejects(
+    () => conn.command(readReg(0), { retry: true, timeoutMs: 10 }),
+    LinkLostError,
+  );
+  // Each recovery sends SYNC twice and waits 3 s for each; the attempts wait 10, 20, 40 ms.
+  assertEquals([answers, conn.recoveries, clock.now()], [["none", "none"], 2, 12070]);
+  assertEquals(
+    e.message,
+    "lost the device on answering during READ_REG after 3 attempts (no reply to READ_REG " +
+      "within 40 ms); check the cable and power, then run the same command again: espdelta " +
+      "re-plans and writes only what is still wrong",
+  );
 });
