@@ -94,8 +94,9 @@ export class FlashBoot {
       return this.#play(log.out, log.now, "software-cpu");
     }
     this.#play(log.out);
+    const running = Math.ceil(log.now);
     const beat = (n: number) => {
-      this.#at(log.now + n * HEARTBEAT_MS, () => {
+      this.#at(running + n * HEARTBEAT_MS, () => {
         const line = new IdfLog(this.#host.clock.now() - this.#t0);
         heartbeat(new ColorLog(line, boot.color), n);
         host.transmit(line.out[0].text);

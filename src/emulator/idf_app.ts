@@ -105,7 +105,7 @@ export function heartbeat(out: ColorLog, n: number): void {
 // (0x40082af4, 46), z_thread_entry (0x40080900, 20), idle (0x40083778, 61),
 // arch_cpu_idle (0x4008382c, 8); stacks in z_main_stack (0x3ffb0ee0).
 const XT_CORE0 = { pc: 0x40080897, a0: 0x80082b12, sp: 0x3ffb1620, next: 0x8008090e };
-const XT_CORE1 = { pc: 0x40083832, a0: 0x800837a0, sp: 0x3ffb16a0, next: 0x8008090e };
+const XT_CORE1 = { pc: 0x40083832, a0: 0x800837a0, sp: 0x3ffb1680, next: 0x8008090e };
 // RISC-V: esp32c3-panic.elf's app_main (0x42000048), main_task (0x42000030),
 // vPortTaskWrapper (0x42000020).
 const RV = { mepc: 0x42000054, ra: 0x4200003c, sp: 0x3fc8e9a0, caller: 0x4200002c };
