@@ -131,6 +131,12 @@ export { type FaultCounts, FaultModel, type FaultOptions } from "./src/emulator/
 export { memoryPort } from "./src/emulator/memory.ts";
 export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";
 export { type Served, servePty } from "./src/emulator/pty.ts";
+export {
+  type Rfc2217Server,
+  type SerialSettings,
+  serveRfc2217,
+} from "./src/emulator/rfc2217_server.ts";
+export { HEARTBEAT_MS, PANIC_MARKER } from "./src/emulator/idf_app.ts";
 
 // Images, partition tables, build folders.
 export { detectImageTarget, identifyImageTarget, parseImage, writeImage } from "./src/image/app.ts";

@@ -1,5 +1,6 @@
 /**
- * `espdelta emulate`: serve a virtual ESP device over TCP (socket://) or on a
+ * `espdelta emulate`: serve a virtual ESP device over TCP (socket://), over
+ * RFC 2217 (rfc2217://, the board's reset circuit driven by DTR/RTS) or on a
  * pseudo-terminal, so any flasher can drive it.
  * @module
  */
@@ -8,6 +9,7 @@ import type { Command } from "./deps.ts";
 import { type ChipName, CHIPS } from "../chips/chips.ts";
 import { VirtualDevice } from "../emulator/device.ts";
 import { serveTcp } from "../emulator/tcp.ts";
+import { serveRfc2217 } from "../emulator/rfc2217_server.ts";
 import { servePty } from "../emulator/pty.ts";
 import { parseChip, parseSize, UsageError } from "./args.ts";
 import type { GlobalOptions } from "./main.ts";
@@ -16,16 +18,35 @@ import type { Output } from "./output.ts";
 /** Registers the command. */
 export function register(program: Command, out: () => Output): void {
   program.command("emulate")
-    .description("serve a virtual ESP device on TCP or a pty, until interrupted")
+    .description("serve a virtual ESP device on TCP, RFC 2217 or a pty, until interrupted")
     .option("--flash-size <size>", "flash size", "4MB")
-    .option("--tcp <host:port>", "listen for one socket:// client at a time")
+    .option(
+      "--tcp <host:port>",
+      "raw socket:// for one client at a time; each connection power-cycles the chip into " +
+        "download mode (a raw socket has no DTR/RTS)",
+    )
+    .option(
+      "--rfc2217 <host:port>",
+      "an RFC 2217 port (rfc2217://): DTR/RTS drive the board's auto-reset circuit; " +
+        "connecting never resets the chip, which powers on booting its flash",
+    )
+    .option(
+      "--usb-serial-jtag",
+      "with --rfc2217: serve the chip's USB-Serial/JTAG port instead of a USB-UART bridge " +
+        "(ESP32-S3, -C3, -C5, -C6, -H2, -P4)",
+    )
     .option("--pty", "create a pseudo-terminal and print its path")
     .option("--flash-file <file>", "load flash contents from FILE if it exists; save them on exit")
     .option("--seed <n>", "seed for the device's MAC", "1")
     .addHelpText(
       "after",
       "\nExample:\n  espdelta --chip esp32 emulate --tcp 127.0.0.1:5555\n" +
-        "  espdelta -p socket://127.0.0.1:5555 chip-id",
+        "  espdelta -p socket://127.0.0.1:5555 chip-id\n" +
+        "  espdelta --chip esp32c3 emulate --rfc2217 127.0.0.1:4000\n" +
+        "  espdelta -p rfc2217://127.0.0.1:4000 flash build/\n" +
+        "\nThe virtual chip boots what its flash holds: the ROM's messages, ESP-IDF's bootloader\n" +
+        "and app logs, then 'I (<ms>) main: heartbeat <n>' every second. An app whose project\n" +
+        "name or version contains 'espdelta-panic' panics and reboots (a reset loop).",
     )
     .action(async (opts, cmd) => {
       const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
@@ -38,8 +59,23 @@ export function register(program: Command, out: () => Output): void {
           `invalid flash size '${opts.flashSize}': use a multiple of 4 KiB, at least 64K`,
         );
       }
-      if (!opts.tcp === !opts.pty) {
-        throw new UsageError("emulate needs exactly one of --tcp HOST:PORT or --pty");
+      if ([opts.tcp, opts.rfc2217, opts.pty].filter(Boolean).length !== 1) {
+        throw new UsageError(
+          "emulate needs exactly one of --tcp HOST:PORT, --rfc2217 HOST:PORT or --pty",
+        );
+      }
+      if (opts.usbSerialJtag && !opts.rfc2217) {
+        throw new UsageError(
+          "--usb-serial-jtag needs --rfc2217 HOST:PORT: its DTR/RTS need a port that carries them",
+        );
+      }
+      const usbChips = ["esp32s3", "esp32c3", "esp32c5", "esp32c6", "esp32h2", "esp32p4"];
+      if (opts.usbSerialJtag && !usbChips.includes(chip)) {
+        throw new UsageError(
+          `${CHIPS[chip].displayName} has no USB-Serial/JTAG port; use --chip ${
+            usbChips.join(", ")
+          }`,
+        );
       }
       let flash: Uint8Array | undefined;
       if (opts.flashFile) {
@@ -54,9 +90,32 @@ export function register(program: Command, out: () => Output): void {
           if (!(e instanceof Deno.errors.NotFound)) throw e;
         }
       }
-      const device = new VirtualDevice({ chip, flashSize, flash, seed: Number(opts.seed) });
+      const device = new VirtualDevice({
+        chip,
+        flashSize,
+        flash,
+        seed: Number(opts.seed),
+        // A board on an RFC 2217 port is powered with its BOOT button released.
+        bootMode: opts.rfc2217 ? "flash" : "download",
+        usbSerialJtag: opts.usbSerialJtag ?? false,
+      });
       let close: () => Promise<void>;
-      if (opts.tcp) {
+      if (opts.rfc2217) {
+        const m = /^(.*):(\d+)$/.exec(opts.rfc2217);
+        if (!m) {
+          throw new UsageError(
+            `invalid --rfc2217 '${opts.rfc2217}': use HOST:PORT, e.g. 127.0.0.1:4000`,
+          );
+        }
+        const server = await serveRfc2217(device, { hostname: m[1], port: Number(m[2]) });
+        close = server.close;
+        const url = `rfc2217://${server.hostname}:${server.port}`;
+        o.result(
+          `${CHIPS[chip].displayName} with ${flashSize / 1024 / 1024} MB flash on ${url}` +
+            (opts.usbSerialJtag ? " (USB-Serial/JTAG)" : ""),
+          { chip, flashSize, port: url, usbSerialJtag: opts.usbSerialJtag ?? false },
+        );
+      } else if (opts.tcp) {
         const m = /^(.*):(\d+)$/.exec(opts.tcp);
         if (!m) {
           throw new UsageError(`invalid --tcp '${opts.tcp}': use HOST:PORT, e.g. 127.0.0.1:5555`);

@@ -23,6 +23,7 @@ import { type ChipInfo, type ChipName, CHIPS, flashEncryptionOn } from "../chips
 import { Op, opName, STUB_GREETING } from "../protocol/opcodes.ts";
 import { slipEncode } from "../protocol/slip.ts";
 import { bootText, type ResetCause } from "./boot_text.ts";
+import { FlashBoot } from "./flash_boot.ts";
 import { type DeviceClock, realClock } from "./clock.ts";
 import type { DeviceCore, SecurityFacts } from "./core.ts";
 import { NorFlash } from "./flash.ts";
@@ -83,6 +84,17 @@ export interface VirtualDeviceOptions {
   /** Faults to inject (faults.ts; default none). */
   faults?: FaultOptions;
   /**
+   * Serve the chip's USB-Serial/JTAG port instead of a UART behind a USB
+   * bridge (ESP32-S3, -C3, -C5, -C6, -H2, -P4 only). Its DTR/RTS are not
+   * wired to pins: entering RTS-without-DTR resets the chip at once (a core
+   * reset, straps not re-sampled), into download mode if DTR was asserted in
+   * the state before (esptool's USB-JTAG sequence), else as the straps
+   * latched at the last power-on, EN or RTC watchdog reset say.
+   */
+  usbSerialJtag?: boolean;
+  /** Chip revision the second-stage bootloader reports, major * 100 + minor (default 0: v0.0). */
+  chipRevision?: number;
+  /**
    * Flash-encryption key (16 bytes) of the chip's engine. Default: one derived
    * from `seed` when `flashCryptCnt` has an odd number of bits set (encryption
    * on), else none (encrypted writes fail). It is never sent to the host.
@@ -102,6 +114,16 @@ export interface CommandRecord {
 export type TransmitListener = (bytes: Uint8Array, baud: number) => void;
 
 const KB = 1024;
+
+/** Chips with a USB-Serial/JTAG peripheral. */
+const USB_SERIAL_JTAG = new Set<ChipName>([
+  "esp32s3",
+  "esp32c3",
+  "esp32c5",
+  "esp32c6",
+  "esp32h2",
+  "esp32p4",
+]);
 
 function defaultMac(seed: number): number[] {
   const s = Math.imul(seed >>> 0, 2654435761) >>> 0;
@@ -205,6 +227,11 @@ export class VirtualDevice {
   #after: (() => void)[] = [];
   #tx: TransmitListener = () => {};
   #lines = { dtr: false, rts: false };
+  /** The straps as latched at the last power-on, EN or RTC watchdog reset. */
+  #strap: "download" | "flash" = "download";
+  readonly #usbJtag: boolean;
+  readonly #chipRevision: number;
+  #run: FlashBoot | undefined;
   #inReset = false;
   #cancelEnTimer: (() => void) | undefined;
   readonly #core: DeviceCore;
@@ -241,6 +268,11 @@ export class VirtualDevice {
       ecoVersion: options.ecoVersion ?? 0,
     };
     this.#enDelayMs = options.enDelayMs ?? 5;
+    this.#usbJtag = options.usbSerialJtag ?? false;
+    if (this.#usbJtag && !USB_SERIAL_JTAG.has(chip.name)) {
+      throw new RangeError(`${chip.displayName} has no USB-Serial/JTAG port`);
+    }
+    this.#chipRevision = options.chipRevision ?? 0;
     const encryptionOn = flashEncryptionOn(this.#security.flashCryptCnt);
     const key = options.flashEncryptionKey ??
       (encryptionOn ? deriveKey(options.seed ?? 1) : undefined);
@@ -248,7 +280,8 @@ export class VirtualDevice {
     this.#faults = new FaultModel(options.faults ?? {});
     this.#regs = this.#newRegisters();
     this.#core = this.#makeCore();
-    this.#boot(options.bootMode ?? "download", "poweron");
+    this.#strap = options.bootMode ?? "download";
+    this.#boot(this.#strap, "poweron");
   }
 
   /** The fault model in force (inert unless faults were given); `faults.heal()` ends them. */
@@ -293,15 +326,46 @@ export class VirtualDevice {
   powerCycle(bootMode: "download" | "flash" = "download"): void {
     this.dispose();
     this.#inReset = false;
+    this.#strap = bootMode;
     this.#boot(bootMode, "poweron");
   }
 
-  /** Cancels pending timers (a transport calls this when it closes). */
+  /** True when the board serves the chip's USB-Serial/JTAG port. */
+  get usbSerialJtag(): boolean {
+    return this.#usbJtag;
+  }
+
+  /**
+   * Cancels pending timers (a transport calls this when it closes): the
+   * reset circuit, the RTC watchdog and a boot from flash in progress (its
+   * further output and its heartbeat).
+   */
   dispose(): void {
     this.#cancelEnTimer?.();
     this.#cancelEnTimer = undefined;
     this.#cancelWdt?.();
     this.#cancelWdt = undefined;
+    this.#run?.cancel();
+    this.#run = undefined;
+  }
+
+  /** The boot pin as the board drives it: low only while DTR is asserted and RTS is not. */
+  #bootPinLow(): boolean {
+    return !this.#usbJtag && this.#lines.dtr && !this.#lines.rts;
+  }
+
+  /**
+   * A reset. Power-on, EN and the RTC watchdog latch the straps afresh;
+   * software resets, timer group 0's watchdog and the USB-Serial/JTAG
+   * peripheral's core reset keep what was latched (as Espressif's datasheets
+   * and esptool's documentation describe).
+   */
+  #reset(cause: ResetCause, usbDownload = false): void {
+    this.dispose();
+    if (cause === "poweron" || cause === "external" || cause === "watchdog") {
+      this.#strap = this.#bootPinLow() ? "download" : "flash";
+    }
+    this.#boot(usbDownload ? "download" : this.#strap, cause);
   }
 
   /**
@@ -313,8 +377,14 @@ export class VirtualDevice {
    * low boots the ROM download loader, high boots from flash.
    */
   setLines(lines: { dtr?: boolean; rts?: boolean }): void {
+    const before = { ...this.#lines };
     if (lines.dtr !== undefined) this.#lines.dtr = lines.dtr;
     if (lines.rts !== undefined) this.#lines.rts = lines.rts;
+    if (this.#usbJtag) {
+      const resetNow = this.#lines.rts && !this.#lines.dtr;
+      if (resetNow && !(before.rts && !before.dtr)) this.#reset("usb", before.dtr);
+      return;
+    }
     const enLow = this.#lines.rts && !this.#lines.dtr;
     if (enLow) {
       this.dispose();
@@ -323,8 +393,7 @@ export class VirtualDevice {
       this.#cancelEnTimer = this.#clock.setTimer(this.#enDelayMs, () => {
         this.#cancelEnTimer = undefined;
         this.#inReset = false;
-        const bootLow = this.#lines.dtr && !this.#lines.rts;
-        this.#boot(bootLow ? "download" : "flash", "external");
+        this.#reset("external");
       });
     }
   }
@@ -374,9 +443,7 @@ export class VirtualDevice {
 
   /** A reset the fault model injects: EN pulses with the straps as the lines hold them. */
   #faultReset(): void {
-    this.dispose();
-    const bootLow = this.#lines.dtr && !this.#lines.rts;
-    this.#boot(bootLow ? "download" : "flash", "external");
+    this.#reset("external");
   }
 
   #muted = false;
@@ -411,8 +478,7 @@ export class VirtualDevice {
     const ms = Math.max(1, Math.round(ticks / 150));
     this.#cancelWdt = this.#clock.setTimer(ms, () => {
       this.#cancelWdt = undefined;
-      const bootLow = this.#lines.dtr && !this.#lines.rts;
-      this.#boot(bootLow ? "download" : "flash", "watchdog");
+      this.#reset("watchdog");
     });
   }
 
@@ -445,8 +511,8 @@ export class VirtualDevice {
       afterReply: (fn) => this.#after.push(fn),
       loaded: (addr, length) => this.#segments.push({ addr, length }),
       jump: (entry) => this.#jump(entry),
-      reboot: () => this.#boot("flash", "software"),
-      runApp: () => this.#enter("app"),
+      reboot: () => this.#reset("software"),
+      runApp: () => this.#runFromFlash(0),
       setBaud: (baud) => this.#setBaud(baud),
     };
   }
@@ -477,6 +543,8 @@ export class VirtualDevice {
   }
 
   #boot(mode: "download" | "flash", cause: ResetCause): void {
+    this.#run?.cancel();
+    this.#run = undefined;
     this.#boots++;
     this.#cancelWdt?.();
     this.#cancelWdt = undefined;
@@ -485,13 +553,46 @@ export class VirtualDevice {
     this.#segments = [];
     this.#regs = this.#newRegisters();
     this.#bus.limit = this.flash.size;
-    const log = bootText(this.chip.name, mode === "download", cause);
+    const secureDownload = (this.#security.flags & 4) !== 0 &&
+      this.chip.rom.securityInfo !== "none";
+    const log = bootText(this.chip.name, mode === "download", cause, { secureDownload });
     this.#setBaud(log.baud);
     this.#transmit(new TextEncoder().encode(log.text));
     // After its log the UART runs at 115200 and the ROM autobauds on the first SYNC.
     this.#setBaud(115200);
     this.#autobaud = true;
-    this.#enter(mode === "download" ? "rom" : "app");
+    if (mode === "download") this.#enter("rom");
+    else this.#runFromFlash(log.text.length);
+  }
+
+  /**
+   * Boots what the flash holds (flash_boot.ts), `bannerChars` after the
+   * reset banner began; the ESP8266's flash boot is not modelled (its app
+   * runs silently).
+   */
+  #runFromFlash(bannerChars: number): void {
+    this.#run?.cancel();
+    this.#enter("app");
+    if (this.chip.name === "esp8266") return;
+    const encoder = new TextEncoder();
+    const run = new FlashBoot({
+      chip: this.chip,
+      read: (offset, length) => this.#readFlash(offset, length),
+      clock: this.#clock,
+      chipRevision: this.#chipRevision,
+      transmit: (text) => this.#transmit(encoder.encode(text)),
+      reset: (cause) => this.#reset(cause),
+    });
+    this.#run = run;
+    run.start(bannerChars);
+  }
+
+  /** Flash as the chip reads it at boot; past the end reads as erased. */
+  #readFlash(offset: number, length: number): Uint8Array {
+    const out = new Uint8Array(Math.max(0, length)).fill(0xff);
+    const end = Math.min(this.flash.size, offset + length);
+    if (offset < end && offset >= 0) out.set(this.flash.data.subarray(offset, end));
+    return out;
   }
 
   #enter(mode: DeviceMode): void {

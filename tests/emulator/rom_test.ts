@@ -334,17 +334,21 @@ Deno.test("ROM RAM upload: corrupted refused (never started), intact starts the 
   assertEquals(stay.device.mode, "rom");
 });
 
-Deno.test("ROM FLASH_END: 0 reboots (flash boot log, app), 1 runs the app; DEFL_END the same", () => {
+Deno.test("ROM FLASH_END: 0 reboots (straps kept: download again), 1 runs the app; DEFL_END the same", () => {
   const b = romBench({ chip: "esp32" });
   const before = b.sent.length;
   assertEquals(b.one(Op.FLASH_END, words(0)), "01 04 04 00 07 07 12 20 00 00 00 00");
   const log = new TextDecoder().decode(b.sent.at(-1)!.bytes);
-  assertEquals([b.sent.length - before, b.device.mode], [2, "app"]);
-  assertOk(log.includes("rst:0x3 (SW_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)"), log);
+  // A software reset does not re-sample the boot pin: the chip comes back in download mode.
+  assertEquals([b.sent.length - before, b.device.mode], [2, "rom"]);
+  assertOk(log.includes("rst:0x3 (SW_RESET),boot:0x3 (DOWNLOAD_BOOT"), log);
   const c = romBench({ chip: "esp32c6" });
   const n = c.sent.length;
   c.cmd(Op.FLASH_DEFL_END, words(1));
-  assertEquals([c.sent.length - n, c.device.mode], [1, "app"]);
+  // The reply, then the ROM's flash boot without a reset banner (the flash is erased).
+  assertEquals([c.sent.length - n, c.device.mode], [2, "app"]);
+  assertEquals(new TextDecoder().decode(c.sent.at(-1)!.bytes), "invalid header: 0xffffffff\r\n");
+  c.device.dispose();
 });
 
 Deno.test("ROM CHANGE_BAUDRATE: reply at the old rate, then the ROM's divider from its crystal idea", () => {

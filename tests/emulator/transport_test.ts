@@ -68,7 +68,8 @@ Deno.test("reset circuit: classic and tight sequences boot the download loader w
   assertEquals([device.inReset, device.mode], [false, "app"]);
   assertEquals(
     text(await drain(port)),
-    "ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n",
+    "ets Jun  8 2016 00:22:57\r\n\r\nrst:0x1 (POWERON_RESET),boot:0x13 (SPI_FAST_FLASH_BOOT)\r\n" +
+      "flash read err, 1000\r\nets_main.c 371 \r\n", // erased flash: no bootloader at 0x1000
   );
   // The USB-Serial/JTAG sequence is for that peripheral: on the two-transistor circuit
   // it ends with EN rising while the boot pin is high, a flash boot.

@@ -179,7 +179,8 @@ Deno.test("connect gives up with the boot mode when the chip is not in download 
     assertEquals(
       e.message,
       "failed to connect to the device on memory:esp32: no reply to SYNC after 1 attempts " +
-        "(no reply to SYNC within 100 ms).",
+        "(no reply to SYNC within 100 ms). The chip printed boot mode 0x13 (SPI_FAST_FLASH_BOOT): " +
+        "it is not in download mode; hold BOOT and reset.",
     );
   } finally {
     await port.close();
