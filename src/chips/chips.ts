@@ -80,6 +80,10 @@ export interface RomCaps {
 
 /** Everything espdelta needs to know about one chip family. */
 export interface ChipInfo {
+  /** Flash size code (image header byte 3, high nibble) -> size in bytes, as the bootloader reads it. */
+  flashSizes: Readonly<Record<number, number>>;
+  /** Flash frequency name -> code (image header byte 3, low nibble). */
+  flashFreqs: Readonly<Record<string, number>>;
   /** Canonical name. */
   name: ChipName;
   /** Human name, e.g. "ESP32-S3". */
@@ -200,10 +204,37 @@ const spiAt = (base: number): SpiRegs => ({
 
 const efuseMac = (efuseBase: number): MacLayout => ({ kind: "efuse", mac0: efuseBase + 0x44 });
 
+const ESP32_SIZES: Record<number, number> = {
+  0: 1 * MB,
+  1: 2 * MB,
+  2: 4 * MB,
+  3: 8 * MB,
+  4: 16 * MB,
+  5: 32 * MB,
+  6: 64 * MB,
+  7: 128 * MB,
+};
+
+const ESP8266_SIZES: Record<number, number> = {
+  0: 512 * KB,
+  1: 256 * KB,
+  2: 1 * MB,
+  3: 2 * MB,
+  4: 4 * MB,
+  5: 2 * MB,
+  6: 4 * MB,
+  8: 8 * MB,
+  9: 16 * MB,
+};
+
+const FREQ_CLASSIC = { "40m": 0x0, "26m": 0x1, "20m": 0x2, "80m": 0xf };
+
 /** The chip table, keyed by canonical name. */
 export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   esp8266: {
     name: "esp8266",
+    flashSizes: ESP8266_SIZES,
+    flashFreqs: FREQ_CLASSIC,
     displayName: "ESP8266",
     imageChipId: null,
     magicValues: [0xfff0c101],
@@ -228,6 +259,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32: {
     name: "esp32",
+    flashSizes: ESP32_SIZES,
+    flashFreqs: FREQ_CLASSIC,
     displayName: "ESP32",
     imageChipId: 0,
     magicValues: [0x00f01d83],
@@ -256,6 +289,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32s2: {
     name: "esp32s2",
+    flashSizes: ESP32_SIZES,
+    flashFreqs: FREQ_CLASSIC,
     displayName: "ESP32-S2",
     imageChipId: 2,
     magicValues: [0x000007c6],
@@ -271,6 +306,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32s3: {
     name: "esp32s3",
+    flashSizes: ESP32_SIZES,
+    flashFreqs: FREQ_CLASSIC,
     displayName: "ESP32-S3",
     imageChipId: 9,
     magicValues: [0x00000009],
@@ -286,6 +323,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32c2: {
     name: "esp32c2",
+    flashSizes: ESP32_SIZES,
+    flashFreqs: { "30m": 0x0, "20m": 0x1, "15m": 0x2, "60m": 0xf },
     displayName: "ESP32-C2",
     imageChipId: 12,
     magicValues: [0x6f51306f, 0x7c41a06f, 0x0c21e06f],
@@ -302,6 +341,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32c3: {
     name: "esp32c3",
+    flashSizes: ESP32_SIZES,
+    flashFreqs: FREQ_CLASSIC,
     displayName: "ESP32-C3",
     imageChipId: 5,
     magicValues: [0x6921506f, 0x1b31506f, 0x4881606f, 0x4361606f],
@@ -317,6 +358,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32c5: {
     name: "esp32c5",
+    flashSizes: ESP32_SIZES,
+    flashFreqs: { "40m": 0x0, "20m": 0x2, "80m": 0xf },
     displayName: "ESP32-C5",
     imageChipId: 23,
     magicValues: [0x1101406f, 0x63e1406f, 0x5fd1406f],
@@ -332,6 +375,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32c6: {
     name: "esp32c6",
+    flashSizes: ESP32_SIZES,
+    flashFreqs: { "40m": 0x0, "20m": 0x2, "80m": 0x0 },
     displayName: "ESP32-C6",
     imageChipId: 13,
     magicValues: [0x2ce0806f],
@@ -347,6 +392,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32h2: {
     name: "esp32h2",
+    flashSizes: ESP32_SIZES,
+    flashFreqs: { "24m": 0x0, "16m": 0x1, "12m": 0x2, "48m": 0xf },
     displayName: "ESP32-H2",
     imageChipId: 16,
     magicValues: [0xd7b73e80],
@@ -362,6 +409,8 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32p4: {
     name: "esp32p4",
+    flashSizes: ESP32_SIZES,
+    flashFreqs: FREQ_CLASSIC,
     displayName: "ESP32-P4",
     imageChipId: 18,
     // Not unique (0 is a plausible ROM word elsewhere); GET_SECURITY_INFO is preferred.
