@@ -6,7 +6,6 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { VirtualDevice } from "../emulator/device.ts";
 import { servePty } from "../emulator/pty.ts";
 import { openPort } from "../serial/open.ts";
@@ -17,6 +16,7 @@ import { executePlan } from "../plan/execute.ts";
 import type { FlashRegion } from "../plan/types.ts";
 import { checksum } from "../protocol/packet.ts";
 import type { Output } from "./output.ts";
+import type { Program } from "./options.ts";
 
 /** Deterministic firmware-like bytes (deflate to about half, like real apps). */
 function firmwareBytes(n: number, seed: number): Uint8Array {
@@ -73,7 +73,7 @@ function partitionTable(): Uint8Array {
 }
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("demo")
     .description("flash a virtual ESP32 on a pty: cold, no-op, one-line change, and --full")
     .addHelpText("after", "\nExample:\n  espdelta demo")

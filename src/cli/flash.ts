@@ -5,21 +5,20 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { planFlash, summarizePlan } from "../plan/planner.ts";
 import { executePlan } from "../plan/execute.ts";
 import { type FlashSettingOptions, preflightInputs, resolveInputs } from "./inputs.ts";
 import { BoardsFailedError, exitCodeFor } from "./exit.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { parseChip } from "./args.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { GlobalOptions, Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { DEFAULT_BAUD, namedPorts, type Session, withSession } from "./session.ts";
 import type { FlashRegion, Plan } from "../plan/types.ts";
 import { formatPlan } from "./plan_format.ts";
 
 /** Registers `plan` and `flash`. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("plan")
     .description("show what flash would write, without writing (device MD5s only)")
     .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
@@ -34,7 +33,7 @@ export function register(program: Command, out: () => Output): void {
         "  espdelta -p /dev/ttyUSB0 --json plan 0x10000 app.bin",
     )
     .action(async (inputs, opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
       const chipArg = parseChip(g.chip);
       await preflightInputs(inputs, chipArg === "auto" ? undefined : chipArg);
@@ -65,7 +64,7 @@ export function register(program: Command, out: () => Output): void {
         "partitions.bin 0x10000 app.bin",
     )
     .action(async (inputs, opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
       const chipArg = parseChip(g.chip);
       await preflightInputs(inputs, chipArg === "auto" ? undefined : chipArg);

@@ -4,16 +4,15 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { mergeBin } from "../image/merge.ts";
 import { hex } from "../protocol/bytes.ts";
 import { parseAddress, parseChip, parsePairs } from "./args.ts";
 import { readUserFile } from "./files.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("merge-bin")
     .description("merge ADDRESS FILE pairs into one image (no device needed)")
     .requiredOption("-o, --output <file>", "output file")
@@ -29,7 +28,7 @@ export function register(program: Command, out: () => Output): void {
         "0x8000 partitions.bin 0x10000 app.bin --fill-flash-size 4MB",
     )
     .action(async (args, opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
       const chip = parseChip(g.chip);
       const parts = [];

@@ -6,7 +6,7 @@
 
 import type { ChipInfo } from "../chips/chips.ts";
 import { hex } from "../protocol/bytes.ts";
-import { type AfterReset, type BeforeReset, connect, type Loader } from "../loader/loader.ts";
+import { type BeforeReset, connect, type Loader } from "../loader/loader.ts";
 import { openPort } from "../serial/open.ts";
 import {
   describePort,
@@ -20,7 +20,7 @@ import {
 import { parseResetSequence, runSequence } from "../serial/reset.ts";
 import type { Port } from "../serial/port.ts";
 import { parseChip, UsageError } from "./args.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { GlobalOptions } from "./options.ts";
 import type { Output } from "./output.ts";
 import { loadStub } from "./stub.ts";
 
@@ -100,7 +100,7 @@ export async function openSession(
 ): Promise<Session> {
   const chipArg = parseChip(g.chip);
   const port = await openPort(path, { baud: 115200 });
-  let before = g.before as BeforeReset;
+  let before: BeforeReset = g.before;
   if (before === "default-reset" && path.startsWith("/dev/")) {
     // Espressif's USB-Serial/JTAG gets its own sequence, as esptool picks it.
     const info = (await listPorts().catch(() => [])).find((p) => p.path === path);
@@ -166,7 +166,7 @@ export async function openSession(
       try {
         // After a failure the chip stays in the loader, as esptool leaves it.
         if (ok) {
-          const note = await loader.after(g.after as AfterReset);
+          const note = await loader.after(g.after);
           if (note) out.trace(note);
         }
       } finally {

@@ -4,20 +4,19 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { hex } from "../protocol/bytes.ts";
 import { md5Hex } from "../plan/hash.ts";
 import { validateRegions } from "../plan/validate.ts";
 import { VerifyError } from "../plan/execute.ts";
 import { parsePairs } from "./args.ts";
 import { regionsFromPairs } from "./files.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
 import { resolveInputs } from "./inputs.ts";
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("write-flash")
     .description("write whole files to flash (no delta), then verify by MD5")
     .argument("<addr-file...>", "ADDRESS FILE pairs (or a build folder)")
@@ -37,7 +36,7 @@ export function register(program: Command, out: () => Output): void {
         "0x8000 partitions.bin 0x10000 app.bin",
     )
     .action(async (args, opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
       // Read the files before connecting, so a missing one never touches the device.
       if (args.length !== 1) await regionsFromPairs(parsePairs(args));
