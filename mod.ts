@@ -45,7 +45,6 @@ export type {
   StepReason,
 } from "./src/plan/types.ts";
 export { type CostParams, costParams, DEFAULT_COST } from "./src/plan/cost.ts";
-export { RegionError, validateRegions } from "./src/plan/validate.ts";
 
 // The device session.
 export {
@@ -114,7 +113,14 @@ export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";
 export { type Served, servePty } from "./src/emulator/pty.ts";
 
 // Images, partition tables, build folders.
-export { detectImageTarget, identifyImageTarget, parseImage, writeImage } from "./src/image/app.ts";
+export {
+  detectImageTarget,
+  hasImageMagic,
+  identifyImageTarget,
+  parseImage,
+  readImage,
+  writeImage,
+} from "./src/image/app.ts";
 export type * from "./src/image/app.ts";
 export type * from "./src/image/app_desc.ts";
 export type * from "./src/image/targets.ts";
@@ -131,9 +137,11 @@ export {
   writePartitionTable,
 } from "./src/image/partitions.ts";
 export type * from "./src/image/partitions.ts";
-export { nameRegions, regionsFromBuildDir } from "./src/image/regions.ts";
-export type * from "./src/image/regions.ts";
-export { BuildDirError, ImageError, PartitionError } from "./src/image/errors.ts";
+export { holdsImage, nameRegions, validateRegions } from "./src/image/region.ts";
+export type * from "./src/image/region.ts";
+export { checkBuildChip, regionsFromBuildDir } from "./src/image/build_dir.ts";
+export type * from "./src/image/build_dir.ts";
+export { BuildDirError, ImageError, PartitionError, RegionError } from "./src/image/errors.ts";
 export type * from "./src/image/errors.ts";
 
 // Chips and protocol building blocks.

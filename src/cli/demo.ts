@@ -13,7 +13,7 @@ import { connect } from "../loader/loader.ts";
 import { findStub } from "../loader/stubs.ts";
 import { planFlash, summarizePlan } from "../plan/planner.ts";
 import { executePlan } from "../plan/execute.ts";
-import type { FlashRegion } from "../plan/types.ts";
+import type { Region } from "../image/region.ts";
 import { checksum } from "../protocol/packet.ts";
 import type { Output } from "./output.ts";
 import type { Program } from "./options.ts";
@@ -85,7 +85,7 @@ export function register(program: Program, out: () => Output): void {
         `Virtual ESP32 (4 MB flash) served on ${served.path}; flashing it through the FFI backend.`,
       );
       const app = esp32Image(firmwareBytes(1536 * 1024 - 64, 1), 0x40081000);
-      const regions = (appBytes: Uint8Array): FlashRegion[] => [
+      const regions = (appBytes: Uint8Array): Region[] => [
         {
           name: "bootloader",
           offset: 0x1000,

@@ -4,8 +4,7 @@
  */
 
 import { EspdeltaError } from "../protocol/errors.ts";
-import { BuildDirError, ImageError, PartitionError } from "../image/errors.ts";
-import { RegionError } from "../plan/validate.ts";
+import { BuildDirError, ImageError, PartitionError, RegionError } from "../image/errors.ts";
 import { UsageError } from "./args.ts";
 
 /** Exit codes of the CLI. */

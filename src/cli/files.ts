@@ -5,7 +5,7 @@
  */
 
 import { EspdeltaError } from "../protocol/errors.ts";
-import type { FlashRegion } from "../plan/types.ts";
+import type { Region } from "../image/region.ts";
 import { parsePartitionCsv, writePartitionTable } from "../image/partitions.ts";
 import { PartitionError } from "../image/errors.ts";
 
@@ -45,8 +45,8 @@ export async function readUserFile(path: string): Promise<Uint8Array> {
  */
 export async function regionsFromPairs(
   pairs: { offset: number; file: string }[],
-): Promise<FlashRegion[]> {
-  const out: FlashRegion[] = [];
+): Promise<Region[]> {
+  const out: Region[] = [];
   for (const { offset, file } of pairs) {
     let data = await readUserFile(file);
     if (/\.csv$/i.test(file)) data = partitionCsv(file, data, offset);

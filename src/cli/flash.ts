@@ -14,7 +14,8 @@ import { parseChip } from "./args.ts";
 import type { GlobalOptions, Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { DEFAULT_BAUD, namedPorts, type Session, withSession } from "./session.ts";
-import type { FlashRegion, Plan } from "../plan/types.ts";
+import type { Plan } from "../plan/types.ts";
+import type { Region } from "../image/region.ts";
 import { formatPlan } from "./plan_format.ts";
 
 /** Registers `plan` and `flash`. */
@@ -88,7 +89,7 @@ async function planSession(
   { loader, chip, flashSize }: Session,
   inputs: string[],
   opts: FlashOptions,
-): Promise<{ plan: Plan; regions: FlashRegion[] }> {
+): Promise<{ plan: Plan; regions: Region[] }> {
   const regions = await resolveInputs(inputs, chip.name, {
     ...opts,
     detectedFlashSize: flashSize,

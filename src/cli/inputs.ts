@@ -6,8 +6,8 @@
  */
 
 import type { ChipName } from "../chips/chips.ts";
-import type { FlashRegion } from "../plan/types.ts";
-import { nameRegions, regionsFromBuildDir } from "../image/regions.ts";
+import { nameRegions, type Region, validateRegions } from "../image/region.ts";
+import { regionsFromBuildDir } from "../image/build_dir.ts";
 import { type FlashParams, patchFlashParams } from "../image/patch.ts";
 import { parsePairs } from "./args.ts";
 import { regionsFromPairs } from "./files.ts";
@@ -16,7 +16,6 @@ import { parseImage } from "../image/app.ts";
 import { parsePartitionTable } from "../image/partitions.ts";
 import { ImageError, PartitionError } from "../image/errors.ts";
 import { hex } from "../protocol/bytes.ts";
-import { validateRegions } from "../plan/validate.ts";
 
 /** Flash-setting options as given on the command line (undefined = not given). */
 export interface FlashSettingOptions {
@@ -45,8 +44,8 @@ export async function resolveInputs(
   inputs: string[],
   chip: ChipName,
   options: FlashSettingOptions & { detectedFlashSize?: number | null; out?: Output } = {},
-): Promise<FlashRegion[]> {
-  let regions: FlashRegion[];
+): Promise<Region[]> {
+  let regions: Region[];
   let fromBuild: FlashParams = {};
   if (inputs.length === 1 && await isDirectory(inputs[0])) {
     const build = await regionsFromBuildDir(inputs[0], chip);
@@ -80,7 +79,7 @@ export async function resolveInputs(
  * flashing them would leave a board that does not boot. An image for
  * another chip is left to the region checks, which name both chips.
  */
-function checkContents(r: FlashRegion, chip: ChipName): void {
+function checkContents(r: Region, chip: ChipName): void {
   const where = `${r.name} at ${hex(r.offset)}${r.file ? ` (${r.file})` : ""}`;
   const looksLikeImage = r.kind === "app" || r.kind === "bootloader" ||
     (r.kind === undefined && (r.data[0] === 0xe9 || r.data[0] === 0xea));

@@ -6,7 +6,7 @@
 
 import { hex } from "../protocol/bytes.ts";
 import { md5Hex } from "../plan/hash.ts";
-import { validateRegions } from "../plan/validate.ts";
+import { validateRegions } from "../image/region.ts";
 import { VerifyError } from "../plan/execute.ts";
 import { parsePairs } from "./args.ts";
 import { regionsFromPairs } from "./files.ts";

@@ -209,6 +209,25 @@ export function checksumOffset(pos: number): number {
 }
 
 /**
+ * Whether `bytes` start with an image magic: 0xE9 (every ESP image) or 0xEA
+ * (an ESP8266 v2 image). Says nothing about the rest; {@link readImage} does.
+ */
+export function hasImageMagic(bytes: Uint8Array): boolean {
+  return bytes[0] === IMAGE_MAGIC || bytes[0] === IMAGE_V2_MAGIC;
+}
+
+/**
+ * The chip id in an ESP32-family image header (bytes 12-13), or undefined
+ * when `bytes` do not start like one: magic 0xE9, 1 to 16 segments, and a
+ * hash-appended byte of 0 or 1.
+ */
+export function imageChipId(bytes: Uint8Array): number | undefined {
+  if (bytes.length < ESP32_HEADER_SIZE || bytes[0] !== IMAGE_MAGIC) return undefined;
+  if (bytes[1] === 0 || bytes[1] > MAX_SEGMENTS || bytes[23] > 1) return undefined;
+  return readU16(bytes, 12);
+}
+
+/**
  * The target esptool's image-info would read `bytes` as, without a chip
  * option: 0xEA means ESP8266; otherwise an extended header whose last byte is
  * 0 or 1 and whose chip id byte is known names the chip, and anything else is
@@ -233,18 +252,56 @@ export function detectImageTarget(bytes: Uint8Array): ImageTarget {
  * a build output; image-info keeps esptool's plain rule.
  */
 export function identifyImageTarget(bytes: Uint8Array): ImageTarget {
+  return readImage(bytes).target;
+}
+
+/**
+ * An image read once: the target it was read as, and the parsed image, or
+ * the {@link ImageError} that says why it is not a valid image for that
+ * target.
+ */
+export interface ImageReading {
+  /** The target the bytes were read as (see {@link identifyImageTarget}). */
+  target: ImageTarget;
+  /** The image, when it parses and validates (checksum, SHA-256) as `target`'s. */
+  image?: AppImage;
+  /** Why it does not, otherwise. */
+  error?: ImageError;
+}
+
+/**
+ * Reads `bytes` as a firmware image once, for both questions a caller has:
+ * which chip it is for, and whether it is intact. The target is detected as
+ * {@link detectImageTarget} does and confirmed as {@link identifyImageTarget}
+ * says; the image is parsed and validated as that target's. Throws only for
+ * bytes that are no image at all (`EMPTY`, `BAD_MAGIC`).
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert";
+ * import { readImage, writeImage } from "./app.ts";
+ * const bin = writeImage({ chip: "esp32c3", segments: [{ loadAddress: 0x3fc80000, data: new Uint8Array(8) }] });
+ * deepStrictEqual([readImage(bin).target.name, readImage(bin).image?.chip], ["esp32c3", "esp32c3"]);
+ * bin[40] ^= 1; // a flipped bit in the segment data
+ * deepStrictEqual(readImage(bin).error?.code, "BAD_CHECKSUM");
+ * ```
+ */
+export function readImage(bytes: Uint8Array): ImageReading {
   const guess = detectImageTarget(bytes);
-  if (guess.name === "esp8266") return guess;
-  const valid = (chip: string) => {
+  const read = (target: ImageTarget): ImageReading => {
     try {
-      parseImage(bytes, { chip });
-      return true;
-    } catch {
-      return false;
+      return { target, image: parseImage(bytes, { chip: target.name }) };
+    } catch (e) {
+      if (!(e instanceof ImageError)) throw e;
+      return { target, error: e };
     }
   };
-  if (valid(guess.name) || !valid("esp8266")) return guess;
-  return IMAGE_TARGETS[0];
+  const first = read(guess);
+  if (first.image || guess.name === "esp8266") return first;
+  // An ESP8266 v1 image can look like an ESP32-family header: when that
+  // reading fails and the ESP8266 one holds, it is an ESP8266 image.
+  const esp8266 = read(IMAGE_TARGETS[0]);
+  return esp8266.image ? esp8266 : first;
 }
 
 function badMagic(magic: number): ImageError {

@@ -1,6 +1,7 @@
 /**
  * Errors of the image module: firmware images, partition tables, build
- * folders and merged binaries. Codes are stable; messages are one line.
+ * folders, merged binaries, input files and region lists. Codes are stable;
+ * messages are one line.
  * @module
  */
 
@@ -104,6 +105,33 @@ export class BuildDirError extends EspdeltaError {
   declare readonly code: BuildDirErrorCode;
   /** With a stable code and a one-line message naming the file. */
   constructor(code: BuildDirErrorCode, message: string) {
+    super(code, message);
+  }
+}
+
+/**
+ * Codes of {@link RegionError}:
+ * - `UNALIGNED`: the offset is not on a 4 KiB sector boundary.
+ * - `EMPTY`: the region has no bytes.
+ * - `TOO_LARGE`: the region is larger than the whole flash.
+ * - `PAST_END`: the region ends past the end of the flash.
+ * - `OVERLAP`: two regions share bytes.
+ * - `WRONG_CHIP`: the region's image is built for another chip than the device.
+ */
+export type RegionErrorCode =
+  | "UNALIGNED"
+  | "EMPTY"
+  | "TOO_LARGE"
+  | "PAST_END"
+  | "OVERLAP"
+  | "WRONG_CHIP";
+
+/** A region that cannot be flashed as given. */
+export class RegionError extends EspdeltaError {
+  /** Narrowed code, see {@link RegionErrorCode}. */
+  declare readonly code: RegionErrorCode;
+  /** With a stable code and a one-line message naming the region. */
+  constructor(code: RegionErrorCode, message: string) {
     super(code, message);
   }
 }

@@ -183,6 +183,20 @@ export function parsePartitionTable(bytes: Uint8Array): PartitionTable {
   };
 }
 
+/**
+ * The entries of `bytes` when they are a binary partition table that parses
+ * (first row magic 0xAA 0x50), else undefined: for naming regions, where a
+ * table that does not parse names nothing.
+ */
+export function tableEntries(bytes: Uint8Array | undefined): PartitionEntry[] | undefined {
+  if (!bytes || bytes[0] !== 0xaa || bytes[1] !== 0x50) return undefined;
+  try {
+    return parsePartitionTable(bytes).entries;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Options of {@link writePartitionTable}. */
 export interface WriteTableOptions {
   /** Append the MD5 row (ESP-IDF's default; bootloaders before v3.1 reject it). Default true. */
