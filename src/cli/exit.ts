@@ -4,7 +4,13 @@
  */
 
 import { EspdeltaError } from "../protocol/errors.ts";
-import { BuildDirError, ImageError, PartitionError, RegionError } from "../image/errors.ts";
+import {
+  BuildDirError,
+  ImageError,
+  InputError,
+  PartitionError,
+  RegionError,
+} from "../image/errors.ts";
 import { UsageError } from "./args.ts";
 
 /** Exit codes of the CLI. */
@@ -55,7 +61,7 @@ export function exitCodeFor(e: unknown): number {
   if (e instanceof BoardsFailedError) return e.exitCode;
   if (
     e instanceof ImageError || e instanceof PartitionError || e instanceof BuildDirError ||
-    e instanceof RegionError || e instanceof UsageError
+    e instanceof RegionError || e instanceof InputError || e instanceof UsageError
   ) {
     return ExitCode.USAGE;
   }

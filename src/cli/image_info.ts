@@ -6,7 +6,7 @@
 
 import { formatImageInfo } from "../image/info.ts";
 import { parseChip } from "./args.ts";
-import { readUserFile } from "./files.ts";
+import { readInputFile } from "../image/files.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 
@@ -20,7 +20,7 @@ export function register(program: Program, out: () => Output): void {
       const g = cmd.optsWithGlobals();
       const o = out();
       const chip = parseChip(g.chip);
-      const bytes = await readUserFile(file);
+      const bytes = await readInputFile(file);
       o.info(`File ${file}:`);
       const text = formatImageInfo(bytes, chip === "auto" ? undefined : chip);
       const lines = text.trimEnd().split("\n");

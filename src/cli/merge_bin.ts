@@ -7,7 +7,7 @@
 import { mergeBin } from "../image/merge.ts";
 import { hex } from "../protocol/bytes.ts";
 import { parseAddress, parseChip, parsePairs } from "./args.ts";
-import { readUserFile } from "./files.ts";
+import { readInputFile } from "../image/files.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 
@@ -33,7 +33,7 @@ export function register(program: Program, out: () => Output): void {
       const chip = parseChip(g.chip);
       const parts = [];
       for (const { offset, file } of parsePairs(args)) {
-        parts.push({ offset, data: await readUserFile(file), name: file });
+        parts.push({ offset, data: await readInputFile(file), name: file });
       }
       const result = mergeBin(parts, {
         chip: chip === "auto" ? undefined : chip,

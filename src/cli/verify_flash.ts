@@ -8,7 +8,7 @@ import { EspdeltaError } from "../protocol/errors.ts";
 import { hex } from "../protocol/bytes.ts";
 import { md5Hex } from "../plan/hash.ts";
 import { parsePairs } from "./args.ts";
-import { regionsFromPairs } from "./files.ts";
+import { regionsFromFiles } from "../image/files.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
@@ -22,7 +22,7 @@ export function register(program: Program, out: () => Output): void {
     .action(async (args, _opts, cmd) => {
       const g = cmd.optsWithGlobals();
       const o = out();
-      const regions = await regionsFromPairs(parsePairs(args));
+      const regions = await regionsFromFiles(parsePairs(args));
       await withSession(g, o, async ({ loader }) => {
         const failed: string[] = [];
         for (const r of regions) {

@@ -8,12 +8,10 @@ import { hex } from "../protocol/bytes.ts";
 import { md5Hex } from "../plan/hash.ts";
 import { validateRegions } from "../image/region.ts";
 import { VerifyError } from "../plan/execute.ts";
-import { parsePairs } from "./args.ts";
-import { regionsFromPairs } from "./files.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
-import { resolveInputs } from "./inputs.ts";
+import { loadArgs, regionsForBoard } from "./inputs.ts";
 
 /** Registers the command. */
 export function register(program: Program, out: () => Output): void {
@@ -38,14 +36,10 @@ export function register(program: Program, out: () => Output): void {
     .action(async (args, opts, cmd) => {
       const g = cmd.optsWithGlobals();
       const o = out();
-      // Read the files before connecting, so a missing one never touches the device.
-      if (args.length !== 1) await regionsFromPairs(parsePairs(args));
+      // Read and check the files before connecting, so a bad one never touches the device.
+      const loaded = await loadArgs(args, g.chip, opts);
       await withSession(g, o, async ({ loader, chip, flashSize }) => {
-        const regions = await resolveInputs(args, chip.name, {
-          ...opts,
-          detectedFlashSize: flashSize,
-          out: o,
-        });
+        const regions = regionsForBoard(loaded, chip.name, flashSize, o);
         const sorted = validateRegions(regions, chip, flashSize);
         if (opts.eraseAll) {
           o.info("Erasing flash (this may take a while)...");

@@ -282,7 +282,7 @@ export interface ImageReading {
  * import { readImage, writeImage } from "./app.ts";
  * const bin = writeImage({ chip: "esp32c3", segments: [{ loadAddress: 0x3fc80000, data: new Uint8Array(8) }] });
  * deepStrictEqual([readImage(bin).target.name, readImage(bin).image?.chip], ["esp32c3", "esp32c3"]);
- * bin[40] ^= 1; // a flipped bit in the segment data
+ * bin[33] ^= 1; // a flipped bit in the segment data
  * deepStrictEqual(readImage(bin).error?.code, "BAD_CHECKSUM");
  * ```
  */

@@ -135,3 +135,20 @@ export class RegionError extends EspdeltaError {
     super(code, message);
   }
 }
+
+/**
+ * Codes of {@link InputError}:
+ * - `FILE_NOT_FOUND`: a file the user named does not exist.
+ * - `FILE_UNREADABLE`: it exists but cannot be read (permissions, a folder, I/O).
+ */
+export type InputErrorCode = "FILE_NOT_FOUND" | "FILE_UNREADABLE";
+
+/** A file the user named cannot be read. */
+export class InputError extends EspdeltaError {
+  /** Narrowed code, see {@link InputErrorCode}. */
+  declare readonly code: InputErrorCode;
+  /** With a stable code and a one-line message naming the file and the fix. */
+  constructor(code: InputErrorCode, message: string) {
+    super(code, message);
+  }
+}

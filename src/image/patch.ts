@@ -19,7 +19,7 @@
 
 import { type ChipName, CHIPS } from "../chips/chips.ts";
 import { hex } from "../protocol/bytes.ts";
-import { IMAGE_MAGIC, MAX_SEGMENTS, parseImage, sha256 } from "./app.ts";
+import { type AppImage, IMAGE_MAGIC, MAX_SEGMENTS, parseImage, sha256 } from "./app.ts";
 import { ImageError } from "./errors.ts";
 import {
   codeOfName,
@@ -50,6 +50,8 @@ export interface PatchOptions {
   detectedFlashSize?: number | null;
   /** Secure boot or Secure Download Mode is on: esptool never patches then. */
   securityEnabled?: boolean;
+  /** `bytes` already parsed (e.g. by `readImage`); used when read as `chip`'s image. */
+  image?: AppImage;
 }
 
 /**
@@ -187,7 +189,9 @@ export function patchFlashParams(
   // checksum and digest are not checked, and a foreign chip id only warns.
   let dataLength: number;
   try {
-    const image = parseImage(bytes, { chip, verify: false, allowOtherChip: true });
+    const image = options.image?.target === chip
+      ? options.image
+      : parseImage(bytes, { chip, verify: false, allowOtherChip: true });
     if (image.segments.length > MAX_SEGMENTS) throw new Error("too many segments");
     dataLength = image.checksum.offset + 1;
   } catch {

@@ -13,7 +13,7 @@
  * import { writeImage } from "./app.ts";
  * import { writePartitionTable } from "./partitions.ts";
  * const table = writePartitionTable([
- *   { name: "factory", type: 0, subtype: 0, offset: 0x10000, size: 0x100000 },
+ *   { name: "factory", type: 0, subtype: 0, offset: 0x10000, size: 0x100000, encrypted: false, readonly: false },
  * ]);
  * const app = writeImage({ chip: "esp32", segments: [{ loadAddress: 0x3f400020, data: new Uint8Array(64) }] });
  * const regions = validateRegions(nameRegions([
