@@ -62,6 +62,21 @@ export {
   type WriteResult,
 } from "./src/loader/loader.ts";
 export { parseStubJson, type StubImage } from "./src/loader/stub.ts";
+export {
+  ASSUMED_FLASH_SIZE,
+  beforeResetFor,
+  openSession,
+  type Session,
+  type SessionLog,
+  type SessionOptions,
+  settleFlashSize,
+} from "./src/session/session.ts";
+export {
+  type WriteEvent,
+  writeRegions,
+  type WriteRegionsOptions,
+  type WriteRegionsResult,
+} from "./src/session/write.ts";
 export { findStub, type StubLog } from "./src/loader/stubs.ts";
 export { type Clock, FrameReader } from "./src/loader/frames.ts";
 
@@ -137,11 +152,26 @@ export {
   writePartitionTable,
 } from "./src/image/partitions.ts";
 export type * from "./src/image/partitions.ts";
+export {
+  checkInputsChip,
+  loadInputs,
+  regionsForChip,
+  regionsFromInputs,
+} from "./src/image/inputs.ts";
+export type * from "./src/image/inputs.ts";
+export { readInputFile, regionsFromFiles } from "./src/image/files.ts";
+export type * from "./src/image/files.ts";
 export { holdsImage, nameRegions, validateRegions } from "./src/image/region.ts";
 export type * from "./src/image/region.ts";
 export { checkBuildChip, regionsFromBuildDir } from "./src/image/build_dir.ts";
 export type * from "./src/image/build_dir.ts";
-export { BuildDirError, ImageError, PartitionError, RegionError } from "./src/image/errors.ts";
+export {
+  BuildDirError,
+  ImageError,
+  InputError,
+  PartitionError,
+  RegionError,
+} from "./src/image/errors.ts";
 export type * from "./src/image/errors.ts";
 
 // Chips and protocol building blocks.
