@@ -36,7 +36,7 @@ async function isDirectory(path: string): Promise<boolean> {
 }
 
 /** What the arguments name: one build folder, else `ADDR FILE` pairs. */
-export async function inputsFromArgs(args: string[]): Promise<Inputs> {
+async function inputsFromArgs(args: string[]): Promise<Inputs> {
   if (args.length === 1 && await isDirectory(args[0])) return args[0];
   return parsePairs(args);
 }

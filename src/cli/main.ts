@@ -18,7 +18,7 @@ export { ExitCode, exitCodeFor } from "./exit.ts";
 import { ExitCode, exitCodeFor } from "./exit.ts";
 
 /** Builds the program with every command registered. */
-export async function buildProgram(out: () => Output): Promise<Program> {
+async function buildProgram(out: () => Output): Promise<Program> {
   const program = createProgram();
   const modules = await Promise.all([
     import("./chip_id.ts"),

@@ -71,7 +71,7 @@ export async function namedPorts(g: GlobalOptions): Promise<string[]> {
  * The single port named by the options; with none, the single port that
  * looks like an ESP board (or an error listing the candidates).
  */
-export async function singlePort(g: GlobalOptions, out: Output): Promise<string> {
+async function singlePort(g: GlobalOptions, out: Output): Promise<string> {
   const ports = await namedPorts(g);
   if (ports.length === 1) return ports[0];
   if (ports.length === 0) {

@@ -9,19 +9,20 @@
  *
  * @example
  * ```ts
+ * import { deepStrictEqual } from "node:assert";
  * import { parseImage, writeImage } from "./app.ts";
  * const bin = writeImage({ chip: "esp32c3", entry: 0x40380000,
  *   segments: [{ loadAddress: 0x3fc80000, data: new Uint8Array(16) }] });
  * const image = parseImage(bin, { chip: "esp32c3" });
- * image.segments.length; // 1
- * image.sha256?.valid; // true
+ * deepStrictEqual([image.segments.length, image.checksum.valid, image.sha256?.valid], [1, true, true]);
+ * deepStrictEqual(bin.length, 24 + 8 + 16 + 16 + 32); // headers, data, checksum block, digest
  * ```
  * @module
  */
 
 import { createHash } from "node:crypto";
 import { CHIP_NAMES, type ChipName } from "../chips/chips.ts";
-import { equalBytes, hex, readU16, readU32, toHex, writeU32 } from "../protocol/bytes.ts";
+import { concat, equalBytes, hex, readU16, readU32, toHex, writeU32 } from "../protocol/bytes.ts";
 import {
   type AppDesc,
   type BootloaderDesc,
@@ -789,17 +790,11 @@ export function writeImage(spec: ImageSpec): Uint8Array {
   const cpos = checksumOffset(parts.length);
   while (parts.length < cpos) parts.push(0);
   parts.push(checksum);
-  let out = new Uint8Array(parts);
+  let out: Uint8Array = new Uint8Array(parts);
   if (hashAppended) {
-    const withDigest = new Uint8Array(out.length + 32);
-    withDigest.set(out);
-    withDigest.set(sha256(out), out.length);
-    out = withDigest;
+    out = concat(out, sha256(out));
   } else if (format === "esp8266-v2") {
-    const withCrc = new Uint8Array(out.length + 4);
-    withCrc.set(out);
-    writeU32(withCrc, out.length, esp8266Crc32(out));
-    out = withCrc;
+    out = concat(out, u32(esp8266Crc32(out)));
   }
   return out;
 }
