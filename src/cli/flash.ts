@@ -7,7 +7,12 @@
 
 import { planFlash, summarizePlan } from "../plan/planner.ts";
 import { executePlan } from "../plan/execute.ts";
-import { type FlashSettingOptions, loadArgs, regionsForBoard } from "./inputs.ts";
+import {
+  type FlashSettingOptions,
+  loadArgs,
+  regionsForBoard,
+  withFlashSettings,
+} from "./inputs.ts";
 import type { LoadedInputs } from "../image/inputs.ts";
 import { BoardsFailedError, exitCodeFor } from "./exit.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
@@ -20,14 +25,13 @@ import { formatPlan } from "./plan_format.ts";
 
 /** Registers `plan` and `flash`. */
 export function register(program: Program, out: () => Output): void {
-  program.command("plan")
-    .description("show what flash would write, without writing (device MD5s only)")
-    .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
-    .option("--full", "plan a full write of every region")
-    .option("--encrypt", "plan writing every region whole through the flash-encryption engine")
-    .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
-    .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
-    .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...")
+  withFlashSettings(
+    program.command("plan")
+      .description("show what flash would write, without writing (device MD5s only)")
+      .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
+      .option("--full", "plan a full write of every region")
+      .option("--encrypt", "plan writing every region whole through the flash-encryption engine"),
+  )
     .addHelpText(
       "after",
       "\nExamples:\n  espdelta -p /dev/ttyUSB0 plan build/\n" +
@@ -45,18 +49,17 @@ export function register(program: Program, out: () => Output): void {
       }, { needFlashSize: true });
     });
 
-  program.command("flash")
-    .description("write only what differs: plan by device MD5, write, verify, reset")
-    .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
-    .option("--full", "write every region whole (for comparison)")
-    .option(
-      "--encrypt",
-      "write every region whole through the chip's flash-encryption engine (needed when flash " +
-        "encryption is on; cannot be verified by MD5)",
-    )
-    .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
-    .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
-    .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...")
+  withFlashSettings(
+    program.command("flash")
+      .description("write only what differs: plan by device MD5, write, verify, reset")
+      .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
+      .option("--full", "write every region whole (for comparison)")
+      .option(
+        "--encrypt",
+        "write every region whole through the chip's flash-encryption engine (needed when flash " +
+          "encryption is on; cannot be verified by MD5)",
+      ),
+  )
     .addHelpText(
       "after",
       "\nExamples:\n  espdelta -p /dev/ttyUSB0 flash build/\n" +

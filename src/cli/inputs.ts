@@ -15,7 +15,25 @@ import {
 } from "../image/inputs.ts";
 import type { Region } from "../image/region.ts";
 import { parseChip, parsePairs } from "./args.ts";
+import type { Command, OptionValues } from "./deps.ts";
 import type { Output } from "./output.ts";
+
+/**
+ * Adds `--flash-mode`, `--flash-freq` and `--flash-size` (undefined when
+ * not given: the build's setting, else keep) to a command that takes inputs.
+ */
+export function withFlashSettings<
+  A extends unknown[],
+  O extends OptionValues,
+  G extends OptionValues,
+>(
+  command: Command<A, O, G>,
+) {
+  return command
+    .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
+    .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
+    .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...");
+}
 
 /** Flash-setting options as given on the command line (undefined = not given). */
 export interface FlashSettingOptions {

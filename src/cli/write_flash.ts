@@ -9,23 +9,22 @@ import { writeRegions } from "../session/write.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
-import { loadArgs, regionsForBoard } from "./inputs.ts";
+import { loadArgs, regionsForBoard, withFlashSettings } from "./inputs.ts";
 
 /** Registers the command. */
 export function register(program: Program, out: () => Output): void {
-  program.command("write-flash")
-    .description("write whole files to flash (no delta), then verify by MD5")
-    .argument("<addr-file...>", "ADDRESS FILE pairs (or a build folder)")
-    .option("-z, --compress", "compress data on the wire (default when the loader supports it)")
-    .option("-u, --no-compress", "send data uncompressed")
-    .option("-e, --erase-all", "erase the whole flash first (stub only)")
-    .option(
-      "--encrypt",
-      "write through the chip's flash-encryption engine (cannot be verified by MD5)",
-    )
-    .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
-    .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
-    .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...")
+  withFlashSettings(
+    program.command("write-flash")
+      .description("write whole files to flash (no delta), then verify by MD5")
+      .argument("<addr-file...>", "ADDRESS FILE pairs (or a build folder)")
+      .option("-z, --compress", "compress data on the wire (default when the loader supports it)")
+      .option("-u, --no-compress", "send data uncompressed")
+      .option("-e, --erase-all", "erase the whole flash first (stub only)")
+      .option(
+        "--encrypt",
+        "write through the chip's flash-encryption engine (cannot be verified by MD5)",
+      ),
+  )
     .addHelpText(
       "after",
       "\nExample:\n  espdelta -p socket://127.0.0.1:5555 write-flash 0x1000 bootloader.bin " +

@@ -537,11 +537,7 @@ function parseEsp32(bytes: Uint8Array, target: ImageTarget, allowOtherChip: bool
     format: "esp32",
     target: target.name,
     chip: chipOf(target),
-    segmentCount: bytes[1],
-    flashMode: bytes[2],
-    flashSizeCode: bytes[3] >> 4,
-    flashFreqCode: bytes[3] & 0xf,
-    entry: readU32(bytes, 4),
+    ...headerFields(bytes, 0),
     extended,
     segments,
     checksum,
@@ -549,6 +545,20 @@ function parseEsp32(bytes: Uint8Array, target: ImageTarget, allowOtherChip: bool
     ...descriptors(bytes, segments),
     end,
     warnings,
+  };
+}
+
+/** The fields of the 8-byte common header at `at`. */
+function headerFields(
+  bytes: Uint8Array,
+  at: number,
+): Pick<AppImage, "segmentCount" | "flashMode" | "flashSizeCode" | "flashFreqCode" | "entry"> {
+  return {
+    segmentCount: bytes[at + 1],
+    flashMode: bytes[at + 2],
+    flashSizeCode: bytes[at + 3] >> 4,
+    flashFreqCode: bytes[at + 3] & 0xf,
+    entry: readU32(bytes, at + 4),
   };
 }
 
@@ -576,11 +586,7 @@ function parseEsp8266(bytes: Uint8Array, target: ImageTarget, chipGiven: boolean
       format: "esp8266-v1",
       target: target.name,
       chip: chipGiven ? "esp8266" : undefined,
-      segmentCount: bytes[1],
-      flashMode: bytes[2],
-      flashSizeCode: bytes[3] >> 4,
-      flashFreqCode: bytes[3] & 0xf,
-      entry: readU32(bytes, 4),
+      ...headerFields(bytes, 0),
       segments,
       checksum,
       ...descriptors(bytes, segments),
@@ -642,11 +648,7 @@ function parseEsp8266(bytes: Uint8Array, target: ImageTarget, chipGiven: boolean
     format: "esp8266-v2",
     target: target.name,
     chip: "esp8266",
-    segmentCount: bytes[h + 1],
-    flashMode: bytes[h + 2],
-    flashSizeCode: bytes[h + 3] >> 4,
-    flashFreqCode: bytes[h + 3] & 0xf,
-    entry: readU32(bytes, h + 4),
+    ...headerFields(bytes, h),
     segments,
     checksum,
     ...(crc32 ? { crc32 } : {}),

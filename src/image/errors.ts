@@ -7,6 +7,16 @@
 
 import { EspdeltaError } from "../protocol/errors.ts";
 
+/** An error of the image module: a stable code of the subclass's own set, a one-line message. */
+export class CodedError<Code extends string> extends EspdeltaError {
+  /** Narrowed to the subclass's codes. */
+  declare readonly code: Code;
+  /** With a stable code and a one-line message. */
+  constructor(code: Code, message: string) {
+    super(code, message);
+  }
+}
+
 /**
  * Codes of {@link ImageError}:
  * - `EMPTY`: no bytes at all.
@@ -40,15 +50,8 @@ export type ImageErrorCode =
   | "BAD_OFFSET"
   | "BAD_SPEC";
 
-/** A firmware image (or merge-bin input) is malformed or does not fit the request. */
-export class ImageError extends EspdeltaError {
-  /** Narrowed code, see {@link ImageErrorCode}. */
-  declare readonly code: ImageErrorCode;
-  /** With a stable code and a one-line message. */
-  constructor(code: ImageErrorCode, message: string) {
-    super(code, message);
-  }
-}
+/** A firmware image (or merge-bin input) is malformed or does not fit the request. See {@link ImageErrorCode}. */
+export class ImageError extends CodedError<ImageErrorCode> {}
 
 /**
  * Codes of {@link PartitionError}:
@@ -70,9 +73,7 @@ export type PartitionErrorCode =
   | "TOO_LARGE";
 
 /** A partition table (binary or CSV) breaks the ESP-IDF rules. */
-export class PartitionError extends EspdeltaError {
-  /** Narrowed code, see {@link PartitionErrorCode}. */
-  declare readonly code: PartitionErrorCode;
+export class PartitionError extends CodedError<PartitionErrorCode> {
   /** CSV line (1-based) the error is about, when there is one. */
   readonly line?: number;
   /** With a stable code, a one-line message and, for CSV, the line number. */
@@ -99,15 +100,8 @@ export type BuildDirErrorCode =
   | "WRONG_CHIP"
   | "NO_CHIP";
 
-/** A build folder cannot be turned into flash regions. */
-export class BuildDirError extends EspdeltaError {
-  /** Narrowed code, see {@link BuildDirErrorCode}. */
-  declare readonly code: BuildDirErrorCode;
-  /** With a stable code and a one-line message naming the file. */
-  constructor(code: BuildDirErrorCode, message: string) {
-    super(code, message);
-  }
-}
+/** A build folder cannot be turned into flash regions. See {@link BuildDirErrorCode}. */
+export class BuildDirError extends CodedError<BuildDirErrorCode> {}
 
 /**
  * Codes of {@link RegionError}:
@@ -126,15 +120,8 @@ export type RegionErrorCode =
   | "OVERLAP"
   | "WRONG_CHIP";
 
-/** A region that cannot be flashed as given. */
-export class RegionError extends EspdeltaError {
-  /** Narrowed code, see {@link RegionErrorCode}. */
-  declare readonly code: RegionErrorCode;
-  /** With a stable code and a one-line message naming the region. */
-  constructor(code: RegionErrorCode, message: string) {
-    super(code, message);
-  }
-}
+/** A region that cannot be flashed as given. See {@link RegionErrorCode}. */
+export class RegionError extends CodedError<RegionErrorCode> {}
 
 /**
  * Codes of {@link InputError}:
@@ -143,12 +130,5 @@ export class RegionError extends EspdeltaError {
  */
 export type InputErrorCode = "FILE_NOT_FOUND" | "FILE_UNREADABLE";
 
-/** A file the user named cannot be read. */
-export class InputError extends EspdeltaError {
-  /** Narrowed code, see {@link InputErrorCode}. */
-  declare readonly code: InputErrorCode;
-  /** With a stable code and a one-line message naming the file and the fix. */
-  constructor(code: InputErrorCode, message: string) {
-    super(code, message);
-  }
-}
+/** A file the user named cannot be read. See {@link InputErrorCode}. */
+export class InputError extends CodedError<InputErrorCode> {}

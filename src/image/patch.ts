@@ -112,24 +112,26 @@ function sizeCode(target: ImageTarget, size: string, options: PatchOptions): num
     // esptool falls back to 4MB when the flash id gives no size.
     name = options.detectedFlashSize === null ? "4MB" : flashSizeName(options.detectedFlashSize);
   }
-  const code = codeOfName(target.flashSizes, name);
-  if (code === undefined) {
-    throw new ImageError(
-      "BAD_ARGUMENT",
-      `flash size ${name} is not supported by ${target.displayName} ` +
-        `(supported: ${target.flashSizes.map(([n]) => n).join(", ")})`,
-    );
-  }
-  return code;
+  return supported(target, target.flashSizes, name, "size");
 }
 
 function freqCode(target: ImageTarget, freq: string): number {
-  const code = codeOfName(target.flashFreqs, freq);
+  return supported(target, target.flashFreqs, freq, "frequency");
+}
+
+/** The code of `name` in one of the chip's tables, or a `BAD_ARGUMENT` listing the names it has. */
+function supported(
+  target: ImageTarget,
+  table: readonly (readonly [string, number])[],
+  name: string,
+  what: string,
+): number {
+  const code = codeOfName(table, name);
   if (code === undefined) {
     throw new ImageError(
       "BAD_ARGUMENT",
-      `flash frequency ${freq} is not supported by ${target.displayName} ` +
-        `(supported: ${target.flashFreqs.map(([n]) => n).join(", ")})`,
+      `flash ${what} ${name} is not supported by ${target.displayName} ` +
+        `(supported: ${table.map(([n]) => n).join(", ")})`,
     );
   }
   return code;
