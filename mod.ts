@@ -50,7 +50,6 @@ export type {
   StepReason,
 } from "./src/plan/types.ts";
 export { type CostParams, costParams, DEFAULT_COST } from "./src/plan/cost.ts";
-export { RegionError, validateRegions } from "./src/plan/validate.ts";
 
 // The device session.
 export {
@@ -78,6 +77,21 @@ export {
 } from "./src/loader/connection.ts";
 export type { CommandRequest, SecurityInfo } from "./src/protocol/commands.ts";
 export { parseStubJson, type StubImage } from "./src/loader/stub.ts";
+export {
+  ASSUMED_FLASH_SIZE,
+  beforeResetFor,
+  openSession,
+  type Session,
+  type SessionLog,
+  type SessionOptions,
+  settleFlashSize,
+} from "./src/session/session.ts";
+export {
+  type WriteEvent,
+  writeRegions,
+  type WriteRegionsOptions,
+  type WriteRegionsResult,
+} from "./src/session/write.ts";
 export { findStub, type StubLog } from "./src/loader/stubs.ts";
 export { FrameReader } from "./src/loader/frames.ts";
 
@@ -139,7 +153,14 @@ export {
 export { HEARTBEAT_MS, PANIC_MARKER } from "./src/emulator/idf_app.ts";
 
 // Images, partition tables, build folders.
-export { detectImageTarget, identifyImageTarget, parseImage, writeImage } from "./src/image/app.ts";
+export {
+  detectImageTarget,
+  hasImageMagic,
+  identifyImageTarget,
+  parseImage,
+  readImage,
+  writeImage,
+} from "./src/image/app.ts";
 export type * from "./src/image/app.ts";
 export type * from "./src/image/app_desc.ts";
 export type * from "./src/image/targets.ts";
@@ -156,9 +177,26 @@ export {
   writePartitionTable,
 } from "./src/image/partitions.ts";
 export type * from "./src/image/partitions.ts";
-export { nameRegions, regionsFromBuildDir } from "./src/image/regions.ts";
-export type * from "./src/image/regions.ts";
-export { BuildDirError, ImageError, PartitionError } from "./src/image/errors.ts";
+export {
+  checkInputsChip,
+  loadInputs,
+  regionsForChip,
+  regionsFromInputs,
+} from "./src/image/inputs.ts";
+export type * from "./src/image/inputs.ts";
+export { readInputFile, regionsFromFiles } from "./src/image/files.ts";
+export type * from "./src/image/files.ts";
+export { holdsImage, nameRegions, validateRegions } from "./src/image/region.ts";
+export type * from "./src/image/region.ts";
+export { checkBuildChip, regionsFromBuildDir } from "./src/image/build_dir.ts";
+export type * from "./src/image/build_dir.ts";
+export {
+  BuildDirError,
+  ImageError,
+  InputError,
+  PartitionError,
+  RegionError,
+} from "./src/image/errors.ts";
 export type * from "./src/image/errors.ts";
 
 // Chips and protocol building blocks.

@@ -3,19 +3,18 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { formatMac } from "../chips/chips.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("chip-id")
     .description("identify the chip and print its chip id and MAC")
     .addHelpText("after", "\nExample:\n  espdelta -p /dev/ttyUSB0 chip-id")
     .action(async (_opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
       await withSession(g, o, async ({ loader, chip }) => {
         const info = await loader.securityInfo();

@@ -6,7 +6,6 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { VirtualDevice } from "../emulator/device.ts";
 import { servePty } from "../emulator/pty.ts";
 import { openPort } from "../serial/open.ts";
@@ -14,9 +13,11 @@ import { connect } from "../loader/loader.ts";
 import { findStub } from "../loader/stubs.ts";
 import { planFlash, summarizePlan } from "../plan/planner.ts";
 import { executePlan } from "../plan/execute.ts";
-import type { FlashRegion } from "../plan/types.ts";
-import { checksum } from "../protocol/packet.ts";
+import { writeImage } from "../image/app.ts";
+import { parsePartitionCsv, writePartitionTable } from "../image/partitions.ts";
+import { nameRegions, type Region } from "../image/region.ts";
 import type { Output } from "./output.ts";
+import type { Program } from "./options.ts";
 
 /** Deterministic firmware-like bytes (deflate to about half, like real apps). */
 function firmwareBytes(n: number, seed: number): Uint8Array {
@@ -33,47 +34,28 @@ function firmwareBytes(n: number, seed: number): Uint8Array {
   return out;
 }
 
-/** A minimal valid ESP32 image: header, extended header, one segment, checksum. */
-function esp32Image(body: Uint8Array, entry: number): Uint8Array {
-  const segLen = (body.length + 3) & ~3;
-  const total = 24 + 8 + segLen;
-  const padded = (total + 1 + 15) & ~15;
-  const img = new Uint8Array(padded);
-  const v = new DataView(img.buffer);
-  img.set([0xe9, 1, 0x02, 0x20]); // one segment, DIO, 4 MB / 40 MHz
-  v.setUint32(4, entry, true);
-  img[8] = 0xee; // WP pin: disabled
-  v.setUint16(12, 0, true); // chip id: ESP32
-  v.setUint32(24, 0x400d0020, true);
-  v.setUint32(28, segLen, true);
-  img.set(body, 32);
-  img[padded - 1] = checksum(img.subarray(32, 32 + segLen));
-  return img;
+/** An ESP32 image of one segment, with checksum and SHA-256 as ESP-IDF builds them. */
+function esp32Image(body: Uint8Array, entry: number, loadAddress: number): Uint8Array {
+  return writeImage({
+    chip: "esp32",
+    entry,
+    flashMode: "dio",
+    flashFreq: "40m",
+    flashSize: "4MB",
+    segments: [{ loadAddress, data: body }],
+  });
 }
 
-/** A partition table: nvs, phy_init, factory app; MD5 row; end marker. */
-function partitionTable(): Uint8Array {
-  const rows: [number, number, number, number, string][] = [
-    [1, 2, 0x9000, 0x6000, "nvs"],
-    [1, 1, 0xf000, 0x1000, "phy_init"],
-    [0, 0, 0x10000, 0x180000, "factory"],
-  ];
-  const t = new Uint8Array(0xc00).fill(0xff);
-  const v = new DataView(t.buffer);
-  rows.forEach(([type, sub, off, size, label], i) => {
-    const o = i * 32;
-    t.set([0xaa, 0x50, type, sub], o);
-    v.setUint32(o + 4, off, true);
-    v.setUint32(o + 8, size, true);
-    t.fill(0, o + 12, o + 28);
-    t.set(new TextEncoder().encode(label), o + 12);
-    v.setUint32(o + 28, 0, true);
-  });
-  return t;
-}
+/** ESP-IDF's single-app table: nvs, phy_init, a 1.5 MB factory app. */
+const PARTITIONS_CSV = "nvs, data, nvs, 0x9000, 0x6000\n" +
+  "phy_init, data, phy, 0xf000, 0x1000\n" +
+  "factory, app, factory, 0x10000, 0x180000\n";
+
+/** Image header (24 bytes) and segment header (8): where the app's body starts. */
+const BODY_START = 32;
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("demo")
     .description("flash a virtual ESP32 on a pty: cold, no-op, one-line change, and --full")
     .addHelpText("after", "\nExample:\n  espdelta demo")
@@ -84,22 +66,17 @@ export function register(program: Command, out: () => Output): void {
       o.info(
         `Virtual ESP32 (4 MB flash) served on ${served.path}; flashing it through the FFI backend.`,
       );
-      const app = esp32Image(firmwareBytes(1536 * 1024 - 64, 1), 0x40081000);
-      const regions = (appBytes: Uint8Array): FlashRegion[] => [
-        {
-          name: "bootloader",
-          offset: 0x1000,
-          data: esp32Image(firmwareBytes(0x6000, 2), 0x40080400),
-          kind: "bootloader",
-        },
-        {
-          name: "partition-table",
-          offset: 0x8000,
-          data: partitionTable(),
-          kind: "partition-table",
-        },
-        { name: "factory", offset: 0x10000, data: appBytes, kind: "app" },
-      ];
+      // 384 sectors of app: its body, headers, checksum and digest fill 1.5 MiB but 16 bytes.
+      const body = firmwareBytes(1536 * 1024 - 96, 1);
+      const app = (b: Uint8Array) => esp32Image(b, 0x40081000, 0x400d0020);
+      const bootloader = esp32Image(firmwareBytes(0x6000, 2), 0x40080400, 0x40078000);
+      const table = writePartitionTable(parsePartitionCsv(PARTITIONS_CSV));
+      const regions = (appBytes: Uint8Array): Region[] =>
+        nameRegions([
+          { name: "bootloader.bin", offset: 0x1000, data: bootloader },
+          { name: "partition-table.bin", offset: 0x8000, data: table },
+          { name: "app.bin", offset: 0x10000, data: appBytes },
+        ]);
       const rows: string[][] = [[
         "step",
         "outcome",
@@ -139,16 +116,15 @@ export function register(program: Command, out: () => Output): void {
         }
       };
       try {
-        await run("cold flash", app);
-        await run("no-op redeploy", app);
-        const changed = app.slice();
-        changed[0x9_4321] ^= 0x01; // "one changed line": one byte deep in the app
-        changed[changed.length - 1] = checksum(changed.subarray(32, changed.length - 16));
-        await run("one-line change", changed);
-        const back = app.slice();
-        back[0x9_4321] ^= 0x02;
-        back[back.length - 1] = checksum(back.subarray(32, back.length - 16));
-        await run("same change, --full", back, true);
+        await run("cold flash", app(body));
+        await run("no-op redeploy", app(body));
+        // "One changed line": one byte deep in the app; the image is built again around it.
+        const changed = body.slice();
+        changed[0x9_4321 - BODY_START] ^= 0x01;
+        await run("one-line change", app(changed));
+        const back = body.slice();
+        back[0x9_4321 - BODY_START] ^= 0x02;
+        await run("same change, --full", app(back), true);
       } finally {
         await served.close();
       }

@@ -10,6 +10,11 @@
  * @module
  */
 
-export { Command, CommanderError, Option } from "npm:@commander-js/extra-typings@15.1.0";
+export {
+  Command,
+  CommanderError,
+  Option,
+  type OptionValues,
+} from "npm:@commander-js/extra-typings@15.1.0";
 export { default as pc } from "npm:picocolors@1.1.1";
 export { default as cliProgress } from "npm:cli-progress@3.12.0";

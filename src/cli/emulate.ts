@@ -5,18 +5,17 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { type ChipName, CHIPS } from "../chips/chips.ts";
 import { VirtualDevice } from "../emulator/device.ts";
 import { serveTcp } from "../emulator/tcp.ts";
 import { serveRfc2217 } from "../emulator/rfc2217_server.ts";
 import { servePty } from "../emulator/pty.ts";
 import { parseChip, parseSize, UsageError } from "./args.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("emulate")
     .description("serve a virtual ESP device on TCP, RFC 2217 or a pty, until interrupted")
     .option("--flash-size <size>", "flash size", "4MB")
@@ -49,7 +48,7 @@ export function register(program: Command, out: () => Output): void {
         "name or version contains 'espdelta-panic' panics and reboots (a reset loop).",
     )
     .action(async (opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
       const chipArg = parseChip(g.chip);
       const chip: ChipName = chipArg === "auto" ? "esp32" : chipArg;

@@ -3,22 +3,21 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { hex } from "../protocol/bytes.ts";
 import { parseAddress, parseSize, UsageError } from "./args.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
 
 /** Registers both erase commands. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("erase-region")
     .description("erase SIZE bytes at ADDR (both multiples of 0x1000)")
     .argument("<addr>", "flash address")
     .argument("<size>", "byte count")
     .addHelpText("after", "\nExample:\n  espdelta -p /dev/ttyUSB0 erase-region 0x9000 0x6000")
     .action(async (addrText, sizeText, _opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
       const offset = parseAddress(addrText);
       const size = parseSize(sizeText, "size");
@@ -42,7 +41,7 @@ export function register(program: Command, out: () => Output): void {
     .description("erase the whole flash (needs the stub)")
     .addHelpText("after", "\nExample:\n  espdelta -p /dev/ttyUSB0 erase-flash")
     .action(async (_opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
       await withSession(g, o, async ({ loader }) => {
         await loader.eraseFlash();

@@ -4,37 +4,35 @@
  */
 
 import { EspdeltaError } from "../protocol/errors.ts";
-import { BuildDirError, ImageError, PartitionError } from "../image/errors.ts";
-import { RegionError } from "../plan/validate.ts";
+import {
+  BuildDirError,
+  ImageError,
+  InputError,
+  PartitionError,
+  RegionError,
+} from "../image/errors.ts";
 import { UsageError } from "./args.ts";
 
 /** Exit codes of the CLI. */
 export const ExitCode = { OK: 0, DEVICE: 1, USAGE: 2, VERIFY: 3 } as const;
 
-/** Error codes that mean the user's input was wrong (exit 2). */
+/**
+ * Codes that mean the user's input was wrong (exit 2), for errors whose
+ * class does not say so: the image module's errors and UsageError map by
+ * class in {@link exitCodeFor}.
+ */
 const USAGE_CODES = new Set([
-  "USAGE",
-  "UNALIGNED",
-  "EMPTY",
-  "OVERLAP",
-  "PAST_END",
-  "TOO_LARGE",
-  "ENCRYPTED_FLASH",
-  "WRONG_CHIP",
-  "FILE_NOT_FOUND",
-  "FILE_UNREADABLE",
-  "BAD_MAGIC",
-  "TRUNCATED",
-  "BAD_CHECKSUM",
-  "BAD_SHA256",
-  "BAD_PARTITION_TABLE",
-  "BAD_BUILD_DIR",
+  "USAGE", // port filters, reset sequences, socket URLs (serial/)
+  "UNALIGNED", // a write offset (loader)
+  "WRONG_CHIP", // --chip disagrees with the chip found (loader)
+  "ENCRYPTED_FLASH", // the delta path on an encrypted flash (plan)
+  "FILE_NOT_FOUND", // --stub FILE
+  "BAD_STUB",
   "PORT_NOT_FOUND",
   "PORT_BUSY",
   "PERMISSION_DENIED",
   "NO_PORT",
   "AMBIGUOUS_PORT",
-  "BAD_STUB",
 ]);
 
 /**
@@ -56,7 +54,7 @@ export function exitCodeFor(e: unknown): number {
   if (e instanceof BoardsFailedError) return e.exitCode;
   if (
     e instanceof ImageError || e instanceof PartitionError || e instanceof BuildDirError ||
-    e instanceof RegionError || e instanceof UsageError
+    e instanceof RegionError || e instanceof InputError || e instanceof UsageError
   ) {
     return ExitCode.USAGE;
   }

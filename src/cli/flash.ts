@@ -5,59 +5,61 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { planFlash, summarizePlan } from "../plan/planner.ts";
 import { executePlan } from "../plan/execute.ts";
-import { type FlashSettingOptions, preflightInputs, resolveInputs } from "./inputs.ts";
+import {
+  type FlashSettingOptions,
+  loadArgs,
+  regionsForBoard,
+  withFlashSettings,
+} from "./inputs.ts";
+import type { LoadedInputs } from "../image/inputs.ts";
 import { BoardsFailedError, exitCodeFor } from "./exit.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
-import { parseChip } from "./args.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { GlobalOptions, Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { DEFAULT_BAUD, namedPorts, type Session, withSession } from "./session.ts";
-import type { FlashRegion, Plan } from "../plan/types.ts";
+import type { Plan } from "../plan/types.ts";
+import type { Region } from "../image/region.ts";
 import { formatPlan } from "./plan_format.ts";
 
 /** Registers `plan` and `flash`. */
-export function register(program: Command, out: () => Output): void {
-  program.command("plan")
-    .description("show what flash would write, without writing (device MD5s only)")
-    .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
-    .option("--full", "plan a full write of every region")
-    .option("--encrypt", "plan writing every region whole through the flash-encryption engine")
-    .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
-    .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
-    .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...")
+export function register(program: Program, out: () => Output): void {
+  withFlashSettings(
+    program.command("plan")
+      .description("show what flash would write, without writing (device MD5s only)")
+      .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
+      .option("--full", "plan a full write of every region")
+      .option("--encrypt", "plan writing every region whole through the flash-encryption engine"),
+  )
     .addHelpText(
       "after",
       "\nExamples:\n  espdelta -p /dev/ttyUSB0 plan build/\n" +
         "  espdelta -p /dev/ttyUSB0 --json plan 0x10000 app.bin",
     )
     .action(async (inputs, opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
-      const chipArg = parseChip(g.chip);
-      await preflightInputs(inputs, chipArg === "auto" ? undefined : chipArg);
+      const loaded = await loadArgs(inputs, g.chip, opts);
       await withSession(g, o, async (session) => {
-        const { plan } = await planSession(g, o, session, inputs, opts);
+        const { plan } = await planSession(g, o, session, loaded, opts);
         if (o.json) o.event("plan", { plan });
         else for (const line of formatPlan(plan)) o.info(line);
         o.result(summarizePlan(plan), { outcome: plan.outcome });
       }, { needFlashSize: true });
     });
 
-  program.command("flash")
-    .description("write only what differs: plan by device MD5, write, verify, reset")
-    .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
-    .option("--full", "write every region whole (for comparison)")
-    .option(
-      "--encrypt",
-      "write every region whole through the chip's flash-encryption engine (needed when flash " +
-        "encryption is on; cannot be verified by MD5)",
-    )
-    .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
-    .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
-    .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...")
+  withFlashSettings(
+    program.command("flash")
+      .description("write only what differs: plan by device MD5, write, verify, reset")
+      .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
+      .option("--full", "write every region whole (for comparison)")
+      .option(
+        "--encrypt",
+        "write every region whole through the chip's flash-encryption engine (needed when flash " +
+          "encryption is on; cannot be verified by MD5)",
+      ),
+  )
     .addHelpText(
       "after",
       "\nExamples:\n  espdelta -p /dev/ttyUSB0 flash build/\n" +
@@ -65,36 +67,31 @@ export function register(program: Command, out: () => Output): void {
         "partitions.bin 0x10000 app.bin",
     )
     .action(async (inputs, opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
-      const chipArg = parseChip(g.chip);
-      await preflightInputs(inputs, chipArg === "auto" ? undefined : chipArg);
+      const loaded = await loadArgs(inputs, g.chip, opts);
       const ports = await namedPorts(g);
       if (ports.length <= 1) {
-        const board = await flashBoard(g, o, inputs, opts, ports[0]);
+        const board = await flashBoard(g, o, loaded, opts, ports[0]);
         if (!o.json) o.result(board.summary);
         return;
       }
-      await flashBoards(g, o, inputs, opts, ports);
+      await flashBoards(g, o, loaded, opts, ports);
     });
 }
 
 /** Options of `flash`. */
 type FlashOptions = FlashSettingOptions & { full?: boolean; encrypt?: boolean };
 
-/** Resolves the inputs for the connected chip and plans them on the session's device. */
+/** The inputs for the connected chip, planned on the session's device. */
 async function planSession(
   g: GlobalOptions,
   o: Output,
   { loader, chip, flashSize }: Session,
-  inputs: string[],
+  loaded: LoadedInputs,
   opts: FlashOptions,
-): Promise<{ plan: Plan; regions: FlashRegion[] }> {
-  const regions = await resolveInputs(inputs, chip.name, {
-    ...opts,
-    detectedFlashSize: flashSize,
-    out: o,
-  });
+): Promise<{ plan: Plan; regions: Region[] }> {
+  const regions = regionsForBoard(loaded, chip.name, flashSize, o);
   const plan = await planFlash(loader, regions, {
     flashSize,
     baud: g.baud ?? DEFAULT_BAUD,
@@ -130,7 +127,7 @@ interface BoardResult {
 async function flashBoard(
   g: GlobalOptions,
   o: Output,
-  inputs: string[],
+  loaded: LoadedInputs,
   opts: FlashOptions,
   path?: string,
 ): Promise<BoardResult> {
@@ -140,7 +137,7 @@ async function flashBoard(
     const { loader, chip, port } = session;
     board.port = port.path;
     board.chip = chip.displayName;
-    const { plan, regions } = await planSession(g, o, session, inputs, opts);
+    const { plan, regions } = await planSession(g, o, session, loaded, opts);
     o.event("plan", { plan });
     if (o.traceOn) { for (const line of formatPlan(plan)) o.trace(line); }
     const writeStarted = performance.now();
@@ -186,13 +183,14 @@ async function flashBoard(
 
 /**
  * Many boards at once, each with its own session and plan: one failing
- * never stops the others. Each board's lines start with its port; a table
+ * never stops the others. The inputs were read once; each board checks them
+ * against its own chip. Each board's lines start with its port; a table
  * sums up; the exit code is 0 only when every board succeeded.
  */
 async function flashBoards(
   g: GlobalOptions,
   o: Output,
-  inputs: string[],
+  loaded: LoadedInputs,
   opts: FlashOptions,
   ports: string[],
 ): Promise<void> {
@@ -201,7 +199,7 @@ async function flashBoards(
     const b = o.board(path);
     const started = performance.now();
     try {
-      const r = await flashBoard(g, b, inputs, opts, path);
+      const r = await flashBoard(g, b, loaded, opts, path);
       b.info(`${r.summary} (${r.seconds.toFixed(1)} s)`);
       b.event("board", { ...r, ok: true });
       return r;

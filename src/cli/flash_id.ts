@@ -3,20 +3,19 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { flashSizeFromJedec } from "../chips/chips.ts";
 import { hex } from "../protocol/bytes.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("flash-id")
     .description("print the flash manufacturer, device id and size")
     .addHelpText("after", "\nExample:\n  espdelta -p /dev/ttyUSB0 flash-id")
     .action(async (_opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
       await withSession(g, o, async ({ loader }) => {
         const id = await loader.flashId();

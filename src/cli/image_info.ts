@@ -4,24 +4,23 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { formatImageInfo } from "../image/info.ts";
 import { parseChip } from "./args.ts";
-import { readUserFile } from "./files.ts";
-import type { GlobalOptions } from "./main.ts";
+import { readInputFile } from "../image/files.ts";
+import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("image-info")
     .description("print an image's header, segments, checksum and digest (no device needed)")
     .argument("<file>", "image file")
     .addHelpText("after", "\nExample:\n  espdelta image-info build/bootloader/bootloader.bin")
     .action(async (file, _opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
       const chip = parseChip(g.chip);
-      const bytes = await readUserFile(file);
+      const bytes = await readInputFile(file);
       o.info(`File ${file}:`);
       const text = formatImageInfo(bytes, chip === "auto" ? undefined : chip);
       const lines = text.trimEnd().split("\n");

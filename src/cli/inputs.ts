@@ -1,22 +1,39 @@
 /**
- * Turns command arguments into named regions: `ADDR FILE` pairs, or one
- * build folder (ESP-IDF, PlatformIO, Arduino CLI); then applies the flash
- * mode/frequency/size options to the bootloader header as esptool does.
+ * From command arguments to src/image/inputs.ts and back to the user: one
+ * build folder or `ADDR FILE` pairs, the flash-setting options, and the
+ * lines saying what was found and patched.
  * @module
  */
 
 import type { ChipName } from "../chips/chips.ts";
-import type { FlashRegion } from "../plan/types.ts";
-import { nameRegions, regionsFromBuildDir } from "../image/regions.ts";
-import { type FlashParams, patchFlashParams } from "../image/patch.ts";
-import { parsePairs } from "./args.ts";
-import { regionsFromPairs } from "./files.ts";
+import {
+  checkInputsChip,
+  type Inputs,
+  type LoadedInputs,
+  loadInputs,
+  regionsForChip,
+} from "../image/inputs.ts";
+import type { Region } from "../image/region.ts";
+import { parseChip, parsePairs } from "./args.ts";
+import type { Command, OptionValues } from "./deps.ts";
 import type { Output } from "./output.ts";
-import { parseImage } from "../image/app.ts";
-import { parsePartitionTable } from "../image/partitions.ts";
-import { ImageError, PartitionError } from "../image/errors.ts";
-import { hex } from "../protocol/bytes.ts";
-import { validateRegions } from "../plan/validate.ts";
+
+/**
+ * Adds `--flash-mode`, `--flash-freq` and `--flash-size` (undefined when
+ * not given: the build's setting, else keep) to a command that takes inputs.
+ */
+export function withFlashSettings<
+  A extends unknown[],
+  O extends OptionValues,
+  G extends OptionValues,
+>(
+  command: Command<A, O, G>,
+) {
+  return command
+    .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
+    .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
+    .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...");
+}
 
 /** Flash-setting options as given on the command line (undefined = not given). */
 export interface FlashSettingOptions {
@@ -36,84 +53,47 @@ async function isDirectory(path: string): Promise<boolean> {
   }
 }
 
+/** What the arguments name: one build folder, else `ADDR FILE` pairs. */
+async function inputsFromArgs(args: string[]): Promise<Inputs> {
+  if (args.length === 1 && await isDirectory(args[0])) return args[0];
+  return parsePairs(args);
+}
+
 /**
- * Resolves inputs for `chip`. A build folder contributes its own flash
- * settings (ESP-IDF's flasher_args.json); command-line options win; the
- * default is `keep`. `detectedFlashSize` serves `--flash-size detect`.
+ * Reads and checks the inputs before a port is opened, so a missing file, a
+ * broken build folder or a corrupted image fails before the board is reset.
  */
-export async function resolveInputs(
-  inputs: string[],
-  chip: ChipName,
-  options: FlashSettingOptions & { detectedFlashSize?: number | null; out?: Output } = {},
-): Promise<FlashRegion[]> {
-  let regions: FlashRegion[];
-  let fromBuild: FlashParams = {};
-  if (inputs.length === 1 && await isDirectory(inputs[0])) {
-    const build = await regionsFromBuildDir(inputs[0], chip);
-    regions = build.regions;
-    fromBuild = build.flash;
-    options.out?.info(
-      `Build folder ${build.dir} (${build.layout}${build.target ? `, ${build.target}` : ""}): ` +
-        build.regions.map((r) => `${r.name}@0x${r.offset.toString(16)}`).join(", "),
-    );
-  } else {
-    regions = nameRegions(await regionsFromPairs(parsePairs(inputs)));
-  }
-  const params: FlashParams = {
-    mode: options.flashMode ?? fromBuild.mode ?? "keep",
-    freq: options.flashFreq ?? fromBuild.freq ?? "keep",
-    size: options.flashSize ?? fromBuild.size ?? "keep",
-  };
-  for (const r of regions) checkContents(r, chip);
-  return regions.map((r) => {
-    const p = patchFlashParams(r.data, r.offset, chip, params, {
-      detectedFlashSize: options.detectedFlashSize,
-    });
-    if (p.changed) options.out?.info(`${r.name}: ${p.message}`);
-    return p.changed ? { ...r, data: p.bytes } : r;
+export async function loadArgs(
+  args: string[],
+  chip: string,
+  options: FlashSettingOptions,
+): Promise<LoadedInputs> {
+  const chipArg = parseChip(chip);
+  return await loadInputs(await inputsFromArgs(args), {
+    ...(chipArg === "auto" ? {} : { chip: chipArg }),
+    flash: { mode: options.flashMode, freq: options.flashFreq, size: options.flashSize },
   });
 }
 
 /**
- * Refuses an app or bootloader image that is truncated or corrupted (its
- * checksum or SHA-256 is wrong), and a partition table that does not parse:
- * flashing them would leave a board that does not boot. An image for
- * another chip is left to the region checks, which name both chips.
+ * The inputs for the connected chip: checked against it, the build folder
+ * named, and the bootloader header patched as asked (each patch said).
  */
-function checkContents(r: FlashRegion, chip: ChipName): void {
-  const where = `${r.name} at ${hex(r.offset)}${r.file ? ` (${r.file})` : ""}`;
-  const looksLikeImage = r.kind === "app" || r.kind === "bootloader" ||
-    (r.kind === undefined && (r.data[0] === 0xe9 || r.data[0] === 0xea));
-  if (looksLikeImage && r.data.length > 0) {
-    try {
-      parseImage(r.data, { chip });
-    } catch (e) {
-      if (!(e instanceof ImageError) || e.code === "WRONG_CHIP") return;
-      throw new ImageError(e.code, `${where}: ${e.message}; rebuild it or pick the right file`);
-    }
+export function regionsForBoard(
+  loaded: LoadedInputs,
+  chip: ChipName,
+  flashSize: number,
+  out: Output,
+): Region[] {
+  checkInputsChip(loaded, chip);
+  const build = loaded.build;
+  if (build) {
+    out.info(
+      `Build folder ${build.dir} (${build.layout}${build.target ? `, ${build.target}` : ""}): ` +
+        build.regions.map((r) => `${r.name}@0x${r.offset.toString(16)}`).join(", "),
+    );
   }
-  if (r.kind === "partition-table") {
-    try {
-      parsePartitionTable(r.data);
-    } catch (e) {
-      if (!(e instanceof PartitionError)) throw e;
-      throw new PartitionError(
-        e.code,
-        `${where}: not a valid partition table (${e.message}); rebuild it`,
-      );
-    }
-  }
-}
-
-/**
- * Reads the inputs once before a port is opened, so a missing or unreadable
- * file, or a broken build folder, fails before the board is reset. The
- * chip-specific checks follow in {@link resolveInputs} after connecting.
- */
-export async function preflightInputs(inputs: string[], chip?: ChipName): Promise<void> {
-  if (inputs.length === 1 && await isDirectory(inputs[0])) {
-    await regionsFromBuildDir(inputs[0], chip);
-    return;
-  }
-  validateRegions(nameRegions(await regionsFromPairs(parsePairs(inputs))));
+  const { regions, notes } = regionsForChip(loaded, chip, { flashSize });
+  for (const note of notes) out.info(note);
+  return regions;
 }

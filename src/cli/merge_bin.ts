@@ -4,16 +4,15 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { mergeBin } from "../image/merge.ts";
 import { hex } from "../protocol/bytes.ts";
 import { parseAddress, parseChip, parsePairs } from "./args.ts";
-import { readUserFile } from "./files.ts";
-import type { GlobalOptions } from "./main.ts";
+import { readInputFile } from "../image/files.ts";
+import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("merge-bin")
     .description("merge ADDRESS FILE pairs into one image (no device needed)")
     .requiredOption("-o, --output <file>", "output file")
@@ -29,12 +28,12 @@ export function register(program: Command, out: () => Output): void {
         "0x8000 partitions.bin 0x10000 app.bin --fill-flash-size 4MB",
     )
     .action(async (args, opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
       const chip = parseChip(g.chip);
       const parts = [];
       for (const { offset, file } of parsePairs(args)) {
-        parts.push({ offset, data: await readUserFile(file), name: file });
+        parts.push({ offset, data: await readInputFile(file), name: file });
       }
       const result = mergeBin(parts, {
         chip: chip === "auto" ? undefined : chip,

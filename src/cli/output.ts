@@ -134,18 +134,16 @@ export class Output {
       this.event("progress", { phase, done: 0, total });
     } else if (this.#tty && !this.quiet) {
       this.#bar = new cliProgress.SingleBar({
-        format: `${
-          phase.padEnd(10)
-        } [{bar}] {percentage}% | {value}/{total} bytes | {speed} | ETA {eta}s`,
+        format: `${phase.padEnd(10)} [{bar}] {percentage}% | {value}/{total} bytes | ETA {eta}s`,
         hideCursor: true,
         clearOnComplete: true,
       }, cliProgress.Presets.shades_classic);
-      this.#bar.start(total, 0, { speed: "" });
+      this.#bar.start(total, 0);
     }
   }
 
   /** Updates the current phase. */
-  progress(phase: string, done: number, total: number, bytesPerSec?: number): void {
+  progress(phase: string, done: number, total: number): void {
     if (this.json) {
       // At most one event per 5 % to keep the stream small.
       if (done === total || done - this.#lastProgress >= total / 20) {
@@ -153,9 +151,7 @@ export class Output {
         this.event("progress", { phase, done, total });
       }
     } else {
-      this.#bar?.update(done, {
-        speed: bytesPerSec ? `${(bytesPerSec / 1024).toFixed(1)} KiB/s` : "",
-      });
+      this.#bar?.update(done);
     }
   }
 

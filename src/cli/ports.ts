@@ -3,19 +3,18 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { describePort, listPorts } from "../serial/list.ts";
 import type { Output } from "./output.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { Program } from "./options.ts";
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("ports")
     .description("list serial ports with USB VID:PID, serial number, product and bridge")
     .addHelpText("after", "\nExample:\n  espdelta ports")
     .action(async (_opts, cmd) => {
       const o = out();
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const ports = await listPorts({ sysRoot: g.sysRoot, devRoot: g.devRoot });
       if (o.json) {
         o.result(`${ports.length} port${ports.length === 1 ? "" : "s"}`, { ports });

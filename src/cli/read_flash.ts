@@ -3,15 +3,14 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { hex } from "../protocol/bytes.ts";
 import { parseAddress, parseSize, UsageError } from "./args.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("read-flash")
     .description("read SIZE bytes of flash at ADDR into FILE")
     .argument("<addr>", "flash address")
@@ -19,7 +18,7 @@ export function register(program: Command, out: () => Output): void {
     .argument("<file>", "output file")
     .addHelpText("after", "\nExample:\n  espdelta -p /dev/ttyUSB0 read-flash 0 0x400000 backup.bin")
     .action(async (addrText, sizeText, file, _opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
       const offset = parseAddress(addrText);
       const all = sizeText.toUpperCase() === "ALL";

@@ -1,26 +1,30 @@
 /**
- * Opens the port and connects the loader as the global options say, and
- * closes both afterwards with the requested after-reset.
+ * The session as the global options ask for it (src/session/ does the work):
+ * which ports, the stub and reset options, and the lines saying what
+ * connected.
  * @module
  */
 
 import type { ChipInfo } from "../chips/chips.ts";
 import { hex } from "../protocol/bytes.ts";
-import { type AfterReset, type BeforeReset, connect, type Loader } from "../loader/loader.ts";
-import { openPort } from "../serial/open.ts";
+import type { Loader } from "../loader/loader.ts";
 import {
   describePort,
   filterPorts,
-  isUsbJtagSerial,
   listPorts,
   parsePortFilter,
   pickPort,
   type PortInfo,
 } from "../serial/list.ts";
-import { parseResetSequence, runSequence } from "../serial/reset.ts";
+import { parseResetSequence } from "../serial/reset.ts";
 import type { Port } from "../serial/port.ts";
+import {
+  ASSUMED_FLASH_SIZE,
+  openSession as connectSession,
+  settleFlashSize,
+} from "../session/session.ts";
 import { parseChip, UsageError } from "./args.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { GlobalOptions } from "./options.ts";
 import type { Output } from "./output.ts";
 import { loadStub } from "./stub.ts";
 
@@ -67,7 +71,7 @@ export async function namedPorts(g: GlobalOptions): Promise<string[]> {
  * The single port named by the options; with none, the single port that
  * looks like an ESP board (or an error listing the candidates).
  */
-export async function singlePort(g: GlobalOptions, out: Output): Promise<string> {
+async function singlePort(g: GlobalOptions, out: Output): Promise<string> {
   const ports = await namedPorts(g);
   if (ports.length === 1) return ports[0];
   if (ports.length === 0) {
@@ -91,7 +95,7 @@ export async function singlePort(g: GlobalOptions, out: Output): Promise<string>
   );
 }
 
-/** Connects to the device on `path`. */
+/** Connects to the device on `path`, and says so. */
 export async function openSession(
   g: GlobalOptions,
   out: Output,
@@ -99,44 +103,27 @@ export async function openSession(
   options: { needFlashSize?: boolean } = {},
 ): Promise<Session> {
   const chipArg = parseChip(g.chip);
-  const port = await openPort(path, { baud: 115200 });
-  let before = g.before as BeforeReset;
-  if (before === "default-reset" && path.startsWith("/dev/")) {
-    // Espressif's USB-Serial/JTAG gets its own sequence, as esptool picks it.
-    const info = (await listPorts().catch(() => [])).find((p) => p.path === path);
-    if (info && isUsbJtagSerial(info)) before = "usb-reset";
-  }
-  let loader: Loader;
-  let strategy = "none";
-  try {
-    out.trace(`port ${path} opened at 115200 baud`);
-    const stub = g.stub === false ? false : await loadStub(g, out);
-    loader = await connect(port, {
-      chip: chipArg === "auto" ? undefined : chipArg,
-      reset: g.resetSequence
-        ? ((steps) => (p) => runSequence(p, steps))(parseResetSequence(g.resetSequence))
-        : before,
-      onReset: (name) => {
-        strategy = name;
-        out.trace(`reset: ${name}`);
-      },
-      attempts: g.connectAttempts,
-      stub,
-      baud: g.baud ?? DEFAULT_BAUD,
-      trace: g.trace ? (line) => out.trace(line) : undefined,
-    });
-  } catch (e) {
-    await port.close();
-    throw e;
-  }
-  const chip = loader.chip;
+  const reset = g.resetSequence ? parseResetSequence(g.resetSequence) : g.before;
+  const stub = g.stub === false ? false : await loadStub(g, out);
+  const log = { trace: (line: string) => out.trace(line), warn: (line: string) => out.warn(line) };
+  const session = await connectSession(path, {
+    ...(chipArg === "auto" ? {} : { chip: chipArg }),
+    reset,
+    stub,
+    baud: g.baud ?? DEFAULT_BAUD,
+    attempts: g.connectAttempts,
+    after: g.after,
+    log,
+    ...(g.trace ? { trace: log.trace } : {}),
+  });
+  const { loader, port, chip } = session;
   out.info(`Connected to ${chip.displayName} on ${path}${loader.isStub ? " (stub)" : ""}`);
   out.event("connected", {
     port: path,
     chip: chip.name,
     stub: loader.isStub,
     baud: port.baud,
-    reset: strategy,
+    reset: session.reset,
     ...(loader.security ? { security: loader.security } : {}),
   });
   const sec = loader.security;
@@ -148,33 +135,16 @@ export async function openSession(
     ].filter((n) => n);
     out.info(`Security: ${notes.join(", ")}`);
   }
-  let flashSize = 4 * 1024 * 1024;
+  let flashSize = ASSUMED_FLASH_SIZE;
   if (options.needFlashSize) {
-    // Secure Download Mode refuses the register access that reads the flash id.
-    const detected = sec?.secureDownload ? undefined : await loader.detectFlashSize();
-    if (detected) flashSize = detected;
-    else out.warn("could not detect the flash size; assuming 4 MB");
-    // Tell the loader, as esptool does: a ROM in Secure Download Mode assumes 2 MB.
-    await loader.setFlashSize(flashSize);
+    try {
+      flashSize = await settleFlashSize(loader, log);
+    } catch (e) {
+      await session.close(false);
+      throw e;
+    }
   }
-  return {
-    port,
-    loader,
-    chip,
-    flashSize,
-    close: async (ok = true) => {
-      try {
-        // After a failure the chip stays in the loader, as esptool leaves it.
-        if (ok) {
-          const note = await loader.after(g.after as AfterReset);
-          if (note) out.trace(note);
-        }
-      } finally {
-        await loader.close();
-        await port.close();
-      }
-    },
-  };
+  return { port, loader, chip, flashSize, close: session.close };
 }
 
 /** Runs `fn` with a session on `options.path`, else on the single given port. */

@@ -8,7 +8,7 @@ import type { ChipInfo } from "../chips/chips.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { parseStubJson, type StubImage } from "../loader/stub.ts";
 import { findStub } from "../loader/stubs.ts";
-import type { GlobalOptions } from "./main.ts";
+import type { GlobalOptions } from "./options.ts";
 import type { Output } from "./output.ts";
 
 /** The stub option for connect(): a file, the lookup, or none. */

@@ -4,26 +4,25 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { hex } from "../protocol/bytes.ts";
 import { md5Hex } from "../plan/hash.ts";
 import { parsePairs } from "./args.ts";
-import { regionsFromPairs } from "./files.ts";
-import type { GlobalOptions } from "./main.ts";
+import { regionsFromFiles } from "../image/files.ts";
+import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
+export function register(program: Program, out: () => Output): void {
   program.command("verify-flash")
     .description("check that flash holds the given files (device MD5)")
     .argument("<addr-file...>", "ADDRESS FILE pairs")
     .addHelpText("after", "\nExample:\n  espdelta -p /dev/ttyUSB0 verify-flash 0x10000 app.bin")
     .action(async (args, _opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
-      const regions = await regionsFromPairs(parsePairs(args));
+      const regions = await regionsFromFiles(parsePairs(args));
       await withSession(g, o, async ({ loader }) => {
         const failed: string[] = [];
         for (const r of regions) {

@@ -4,86 +4,78 @@
  * @module
  */
 
-import type { Command } from "./deps.ts";
 import { hex } from "../protocol/bytes.ts";
-import { md5Hex } from "../plan/hash.ts";
-import { validateRegions } from "../plan/validate.ts";
-import { VerifyError } from "../plan/execute.ts";
-import { parsePairs } from "./args.ts";
-import { regionsFromPairs } from "./files.ts";
-import type { GlobalOptions } from "./main.ts";
+import { writeRegions } from "../session/write.ts";
+import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
-import { resolveInputs } from "./inputs.ts";
+import { loadArgs, regionsForBoard, withFlashSettings } from "./inputs.ts";
 
 /** Registers the command. */
-export function register(program: Command, out: () => Output): void {
-  program.command("write-flash")
-    .description("write whole files to flash (no delta), then verify by MD5")
-    .argument("<addr-file...>", "ADDRESS FILE pairs (or a build folder)")
-    .option("-z, --compress", "compress data on the wire (default when the loader supports it)")
-    .option("-u, --no-compress", "send data uncompressed")
-    .option("-e, --erase-all", "erase the whole flash first (stub only)")
-    .option(
-      "--encrypt",
-      "write through the chip's flash-encryption engine (cannot be verified by MD5)",
-    )
-    .option("--flash-mode <mode>", "bootloader header flash mode: keep, qio, qout, dio, dout")
-    .option("--flash-freq <freq>", "bootloader header flash frequency: keep, 40m, 80m, ...")
-    .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...")
+export function register(program: Program, out: () => Output): void {
+  withFlashSettings(
+    program.command("write-flash")
+      .description("write whole files to flash (no delta), then verify by MD5")
+      .argument("<addr-file...>", "ADDRESS FILE pairs (or a build folder)")
+      .option("-z, --compress", "compress data on the wire (default when the loader supports it)")
+      .option("-u, --no-compress", "send data uncompressed")
+      .option("-e, --erase-all", "erase the whole flash first (stub only)")
+      .option(
+        "--encrypt",
+        "write through the chip's flash-encryption engine (cannot be verified by MD5)",
+      ),
+  )
     .addHelpText(
       "after",
       "\nExample:\n  espdelta -p socket://127.0.0.1:5555 write-flash 0x1000 bootloader.bin " +
         "0x8000 partitions.bin 0x10000 app.bin",
     )
     .action(async (args, opts, cmd) => {
-      const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
+      const g = cmd.optsWithGlobals();
       const o = out();
-      // Read the files before connecting, so a missing one never touches the device.
-      if (args.length !== 1) await regionsFromPairs(parsePairs(args));
+      // Read and check the files before connecting, so a bad one never touches the device.
+      const loaded = await loadArgs(args, g.chip, opts);
       await withSession(g, o, async ({ loader, chip, flashSize }) => {
-        const regions = await resolveInputs(args, chip.name, {
-          ...opts,
-          detectedFlashSize: flashSize,
-          out: o,
+        const regions = regionsForBoard(loaded, chip.name, flashSize, o);
+        let started = 0;
+        const written = await writeRegions(loader, regions, {
+          flashSize,
+          compress: opts.compress === false ? false : "auto",
+          encrypt: opts.encrypt,
+          eraseAll: opts.eraseAll,
+          onEvent: (e) => {
+            if (e.type === "erase-all") {
+              o.info("Erasing flash (this may take a while)...");
+            } else if (e.type === "region-start") {
+              started = performance.now();
+              o.progressStart("write", e.region.data.length);
+            } else if (e.type === "progress") {
+              o.progress("write", e.done, e.total);
+            } else if (e.type === "region-written") {
+              o.progressEnd();
+              const { data, offset } = e.region;
+              const secs = (performance.now() - started) / 1000;
+              const rate = (data.length * 8 / 1000 / Math.max(secs, 0.001)).toFixed(1);
+              o.info(
+                `Wrote ${data.length} bytes${
+                  e.compressed ? ` (${e.bytesSent} compressed)` : ""
+                } at ${hex(offset, 8)} in ${secs.toFixed(1)} seconds (${rate} kbit/s).`,
+              );
+            } else if (e.type === "region-done") {
+              if (e.verified === "encrypted") {
+                o.info("Encrypted data cannot be verified by MD5 (the device hashes ciphertext).");
+              } else if (e.verified === "md5") o.info("Hash of data verified.");
+              o.event("region-done", {
+                region: e.region.name,
+                offset: e.region.offset,
+                length: e.region.data.length,
+                bytesSent: e.bytesSent,
+              });
+            }
+          },
         });
-        const sorted = validateRegions(regions, chip, flashSize);
-        if (opts.eraseAll) {
-          o.info("Erasing flash (this may take a while)...");
-          await loader.eraseFlash();
-        }
-        for (const r of sorted) {
-          const started = performance.now();
-          o.progressStart("write", r.data.length);
-          const res = await loader.write(r.offset, r.data, {
-            compress: opts.compress === false ? false : "auto",
-            onProgress: (done, total) => o.progress("write", done, total),
-            ...(opts.encrypt ? { encrypt: true } : {}),
-          });
-          o.progressEnd();
-          const secs = (performance.now() - started) / 1000;
-          const rate = (r.data.length * 8 / 1000 / Math.max(secs, 0.001)).toFixed(1);
-          o.info(
-            `Wrote ${r.data.length} bytes${
-              res.compressed ? ` (${res.bytesSent} compressed)` : ""
-            } at ${hex(r.offset, 8)} in ${secs.toFixed(1)} seconds (${rate} kbit/s).`,
-          );
-          if (opts.encrypt) {
-            o.info("Encrypted data cannot be verified by MD5 (the device hashes ciphertext).");
-          } else if (loader.canHash) {
-            const device = await loader.md5(r.offset, r.data.length);
-            const local = md5Hex(r.data);
-            if (device !== local) throw new VerifyError(r.name, r.offset, local, device);
-            o.info("Hash of data verified.");
-          }
-          o.event("region-done", {
-            region: r.name,
-            offset: r.offset,
-            length: r.data.length,
-            bytesSent: res.bytesSent,
-          });
-        }
-        o.result(`write-flash: ${sorted.length} file${sorted.length === 1 ? "" : "s"} written`);
+        const n = written.regions.length;
+        o.result(`write-flash: ${n} file${n === 1 ? "" : "s"} written`);
       }, { needFlashSize: true });
     });
 }

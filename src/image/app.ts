@@ -9,19 +9,20 @@
  *
  * @example
  * ```ts
+ * import { deepStrictEqual } from "node:assert";
  * import { parseImage, writeImage } from "./app.ts";
  * const bin = writeImage({ chip: "esp32c3", entry: 0x40380000,
  *   segments: [{ loadAddress: 0x3fc80000, data: new Uint8Array(16) }] });
  * const image = parseImage(bin, { chip: "esp32c3" });
- * image.segments.length; // 1
- * image.sha256?.valid; // true
+ * deepStrictEqual([image.segments.length, image.checksum.valid, image.sha256?.valid], [1, true, true]);
+ * deepStrictEqual(bin.length, 24 + 8 + 16 + 16 + 32); // headers, data, checksum block, digest
  * ```
  * @module
  */
 
 import { createHash } from "node:crypto";
 import { CHIP_NAMES, type ChipName } from "../chips/chips.ts";
-import { equalBytes, hex, readU16, readU32, toHex, writeU32 } from "../protocol/bytes.ts";
+import { concat, equalBytes, hex, readU16, readU32, toHex, writeU32 } from "../protocol/bytes.ts";
 import {
   type AppDesc,
   type BootloaderDesc,
@@ -209,6 +210,25 @@ export function checksumOffset(pos: number): number {
 }
 
 /**
+ * Whether `bytes` start with an image magic: 0xE9 (every ESP image) or 0xEA
+ * (an ESP8266 v2 image). Says nothing about the rest; {@link readImage} does.
+ */
+export function hasImageMagic(bytes: Uint8Array): boolean {
+  return bytes[0] === IMAGE_MAGIC || bytes[0] === IMAGE_V2_MAGIC;
+}
+
+/**
+ * The chip id in an ESP32-family image header (bytes 12-13), or undefined
+ * when `bytes` do not start like one: magic 0xE9, 1 to 16 segments, and a
+ * hash-appended byte of 0 or 1.
+ */
+export function imageChipId(bytes: Uint8Array): number | undefined {
+  if (bytes.length < ESP32_HEADER_SIZE || bytes[0] !== IMAGE_MAGIC) return undefined;
+  if (bytes[1] === 0 || bytes[1] > MAX_SEGMENTS || bytes[23] > 1) return undefined;
+  return readU16(bytes, 12);
+}
+
+/**
  * The target esptool's image-info would read `bytes` as, without a chip
  * option: 0xEA means ESP8266; otherwise an extended header whose last byte is
  * 0 or 1 and whose chip id byte is known names the chip, and anything else is
@@ -233,18 +253,56 @@ export function detectImageTarget(bytes: Uint8Array): ImageTarget {
  * a build output; image-info keeps esptool's plain rule.
  */
 export function identifyImageTarget(bytes: Uint8Array): ImageTarget {
+  return readImage(bytes).target;
+}
+
+/**
+ * An image read once: the target it was read as, and the parsed image, or
+ * the {@link ImageError} that says why it is not a valid image for that
+ * target.
+ */
+export interface ImageReading {
+  /** The target the bytes were read as (see {@link identifyImageTarget}). */
+  target: ImageTarget;
+  /** The image, when it parses and validates (checksum, SHA-256) as `target`'s. */
+  image?: AppImage;
+  /** Why it does not, otherwise. */
+  error?: ImageError;
+}
+
+/**
+ * Reads `bytes` as a firmware image once, for both questions a caller has:
+ * which chip it is for, and whether it is intact. The target is detected as
+ * {@link detectImageTarget} does and confirmed as {@link identifyImageTarget}
+ * says; the image is parsed and validated as that target's. Throws only for
+ * bytes that are no image at all (`EMPTY`, `BAD_MAGIC`).
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert";
+ * import { readImage, writeImage } from "./app.ts";
+ * const bin = writeImage({ chip: "esp32c3", segments: [{ loadAddress: 0x3fc80000, data: new Uint8Array(8) }] });
+ * deepStrictEqual([readImage(bin).target.name, readImage(bin).image?.chip], ["esp32c3", "esp32c3"]);
+ * bin[33] ^= 1; // a flipped bit in the segment data
+ * deepStrictEqual(readImage(bin).error?.code, "BAD_CHECKSUM");
+ * ```
+ */
+export function readImage(bytes: Uint8Array): ImageReading {
   const guess = detectImageTarget(bytes);
-  if (guess.name === "esp8266") return guess;
-  const valid = (chip: string) => {
+  const read = (target: ImageTarget): ImageReading => {
     try {
-      parseImage(bytes, { chip });
-      return true;
-    } catch {
-      return false;
+      return { target, image: parseImage(bytes, { chip: target.name }) };
+    } catch (e) {
+      if (!(e instanceof ImageError)) throw e;
+      return { target, error: e };
     }
   };
-  if (valid(guess.name) || !valid("esp8266")) return guess;
-  return IMAGE_TARGETS[0];
+  const first = read(guess);
+  if (first.image || guess.name === "esp8266") return first;
+  // An ESP8266 v1 image can look like an ESP32-family header: when that
+  // reading fails and the ESP8266 one holds, it is an ESP8266 image.
+  const esp8266 = read(IMAGE_TARGETS[0]);
+  return esp8266.image ? esp8266 : first;
 }
 
 function badMagic(magic: number): ImageError {
@@ -479,11 +537,7 @@ function parseEsp32(bytes: Uint8Array, target: ImageTarget, allowOtherChip: bool
     format: "esp32",
     target: target.name,
     chip: chipOf(target),
-    segmentCount: bytes[1],
-    flashMode: bytes[2],
-    flashSizeCode: bytes[3] >> 4,
-    flashFreqCode: bytes[3] & 0xf,
-    entry: readU32(bytes, 4),
+    ...headerFields(bytes, 0),
     extended,
     segments,
     checksum,
@@ -491,6 +545,20 @@ function parseEsp32(bytes: Uint8Array, target: ImageTarget, allowOtherChip: bool
     ...descriptors(bytes, segments),
     end,
     warnings,
+  };
+}
+
+/** The fields of the 8-byte common header at `at`. */
+function headerFields(
+  bytes: Uint8Array,
+  at: number,
+): Pick<AppImage, "segmentCount" | "flashMode" | "flashSizeCode" | "flashFreqCode" | "entry"> {
+  return {
+    segmentCount: bytes[at + 1],
+    flashMode: bytes[at + 2],
+    flashSizeCode: bytes[at + 3] >> 4,
+    flashFreqCode: bytes[at + 3] & 0xf,
+    entry: readU32(bytes, at + 4),
   };
 }
 
@@ -518,11 +586,7 @@ function parseEsp8266(bytes: Uint8Array, target: ImageTarget, chipGiven: boolean
       format: "esp8266-v1",
       target: target.name,
       chip: chipGiven ? "esp8266" : undefined,
-      segmentCount: bytes[1],
-      flashMode: bytes[2],
-      flashSizeCode: bytes[3] >> 4,
-      flashFreqCode: bytes[3] & 0xf,
-      entry: readU32(bytes, 4),
+      ...headerFields(bytes, 0),
       segments,
       checksum,
       ...descriptors(bytes, segments),
@@ -584,11 +648,7 @@ function parseEsp8266(bytes: Uint8Array, target: ImageTarget, chipGiven: boolean
     format: "esp8266-v2",
     target: target.name,
     chip: "esp8266",
-    segmentCount: bytes[h + 1],
-    flashMode: bytes[h + 2],
-    flashSizeCode: bytes[h + 3] >> 4,
-    flashFreqCode: bytes[h + 3] & 0xf,
-    entry: readU32(bytes, h + 4),
+    ...headerFields(bytes, h),
     segments,
     checksum,
     ...(crc32 ? { crc32 } : {}),
@@ -732,17 +792,11 @@ export function writeImage(spec: ImageSpec): Uint8Array {
   const cpos = checksumOffset(parts.length);
   while (parts.length < cpos) parts.push(0);
   parts.push(checksum);
-  let out = new Uint8Array(parts);
+  let out: Uint8Array = new Uint8Array(parts);
   if (hashAppended) {
-    const withDigest = new Uint8Array(out.length + 32);
-    withDigest.set(out);
-    withDigest.set(sha256(out), out.length);
-    out = withDigest;
+    out = concat(out, sha256(out));
   } else if (format === "esp8266-v2") {
-    const withCrc = new Uint8Array(out.length + 4);
-    withCrc.set(out);
-    writeU32(withCrc, out.length, esp8266Crc32(out));
-    out = withCrc;
+    out = concat(out, u32(esp8266Crc32(out)));
   }
   return out;
 }

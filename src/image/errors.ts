@@ -1,10 +1,21 @@
 /**
  * Errors of the image module: firmware images, partition tables, build
- * folders and merged binaries. Codes are stable; messages are one line.
+ * folders, merged binaries, input files and region lists. Codes are stable;
+ * messages are one line.
  * @module
  */
 
 import { EspdeltaError } from "../protocol/errors.ts";
+
+/** An error of the image module: a stable code of the subclass's own set, a one-line message. */
+export class CodedError<Code extends string> extends EspdeltaError {
+  /** Narrowed to the subclass's codes. */
+  declare readonly code: Code;
+  /** With a stable code and a one-line message. */
+  constructor(code: Code, message: string) {
+    super(code, message);
+  }
+}
 
 /**
  * Codes of {@link ImageError}:
@@ -39,15 +50,8 @@ export type ImageErrorCode =
   | "BAD_OFFSET"
   | "BAD_SPEC";
 
-/** A firmware image (or merge-bin input) is malformed or does not fit the request. */
-export class ImageError extends EspdeltaError {
-  /** Narrowed code, see {@link ImageErrorCode}. */
-  declare readonly code: ImageErrorCode;
-  /** With a stable code and a one-line message. */
-  constructor(code: ImageErrorCode, message: string) {
-    super(code, message);
-  }
-}
+/** A firmware image (or merge-bin input) is malformed or does not fit the request. See {@link ImageErrorCode}. */
+export class ImageError extends CodedError<ImageErrorCode> {}
 
 /**
  * Codes of {@link PartitionError}:
@@ -69,9 +73,7 @@ export type PartitionErrorCode =
   | "TOO_LARGE";
 
 /** A partition table (binary or CSV) breaks the ESP-IDF rules. */
-export class PartitionError extends EspdeltaError {
-  /** Narrowed code, see {@link PartitionErrorCode}. */
-  declare readonly code: PartitionErrorCode;
+export class PartitionError extends CodedError<PartitionErrorCode> {
   /** CSV line (1-based) the error is about, when there is one. */
   readonly line?: number;
   /** With a stable code, a one-line message and, for CSV, the line number. */
@@ -98,12 +100,35 @@ export type BuildDirErrorCode =
   | "WRONG_CHIP"
   | "NO_CHIP";
 
-/** A build folder cannot be turned into flash regions. */
-export class BuildDirError extends EspdeltaError {
-  /** Narrowed code, see {@link BuildDirErrorCode}. */
-  declare readonly code: BuildDirErrorCode;
-  /** With a stable code and a one-line message naming the file. */
-  constructor(code: BuildDirErrorCode, message: string) {
-    super(code, message);
-  }
-}
+/** A build folder cannot be turned into flash regions. See {@link BuildDirErrorCode}. */
+export class BuildDirError extends CodedError<BuildDirErrorCode> {}
+
+/**
+ * Codes of {@link RegionError}:
+ * - `UNALIGNED`: the offset is not on a 4 KiB sector boundary.
+ * - `EMPTY`: the region has no bytes.
+ * - `TOO_LARGE`: the region is larger than the whole flash.
+ * - `PAST_END`: the region ends past the end of the flash.
+ * - `OVERLAP`: two regions share bytes.
+ * - `WRONG_CHIP`: the region's image is built for another chip than the device.
+ */
+export type RegionErrorCode =
+  | "UNALIGNED"
+  | "EMPTY"
+  | "TOO_LARGE"
+  | "PAST_END"
+  | "OVERLAP"
+  | "WRONG_CHIP";
+
+/** A region that cannot be flashed as given. See {@link RegionErrorCode}. */
+export class RegionError extends CodedError<RegionErrorCode> {}
+
+/**
+ * Codes of {@link InputError}:
+ * - `FILE_NOT_FOUND`: a file the user named does not exist.
+ * - `FILE_UNREADABLE`: it exists but cannot be read (permissions, a folder, I/O).
+ */
+export type InputErrorCode = "FILE_NOT_FOUND" | "FILE_UNREADABLE";
+
+/** A file the user named cannot be read. See {@link InputErrorCode}. */
+export class InputError extends CodedError<InputErrorCode> {}

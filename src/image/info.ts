@@ -36,9 +36,12 @@ function title(lines: string[], text: string): void {
  *
  * @example
  * ```ts
+ * import { deepStrictEqual } from "node:assert";
  * import { formatImageInfo } from "./info.ts";
- * const text = formatImageInfo(Deno.readFileSync("bootloader.bin"));
- * text.split("\n")[1]; // "Detected image type: ESP32-C3"
+ * import { writeImage } from "./app.ts";
+ * const image = writeImage({ chip: "esp32c3", segments: [{ loadAddress: 0x3fc80000, data: new Uint8Array(16) }] });
+ * const lines = formatImageInfo(image).split("\n");
+ * deepStrictEqual(lines.slice(0, 2), ["Image size: 96 bytes", "Detected image type: ESP32-C3"]);
  * ```
  */
 export function formatImageInfo(bytes: Uint8Array, chip?: ChipName | string): string {

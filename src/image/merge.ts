@@ -7,12 +7,17 @@
  *
  * @example
  * ```ts
+ * import { deepStrictEqual } from "node:assert";
  * import { mergeBin } from "./merge.ts";
- * const { bytes } = mergeBin([
- *   { offset: 0x0, data: Deno.readFileSync("bootloader.bin") },
- *   { offset: 0x8000, data: Deno.readFileSync("partition-table.bin") },
- *   { offset: 0x10000, data: Deno.readFileSync("app.bin") },
+ * import { writeImage } from "./app.ts";
+ * const boot = writeImage({ chip: "esp32c3", flashMode: "qio", segments: [{ loadAddress: 0x3fcd0000, data: new Uint8Array(64) }] });
+ * const { bytes, patches } = mergeBin([
+ *   { offset: 0x0, data: boot, name: "bootloader.bin" },
+ *   { offset: 0x10000, data: new Uint8Array(16).fill(7), name: "app.bin" },
  * ], { chip: "esp32c3", flashMode: "dio", fillFlashSize: "4MB" });
+ * // 0xFF between and after the parts, the bootloader's mode byte set to DIO (2).
+ * deepStrictEqual([bytes.length, bytes[2], bytes[0x8000], bytes[0x10000]], [4 << 20, 2, 0xff, 7]);
+ * deepStrictEqual(patches.map((p) => p.result.reason), ["patched", "not-bootloader-offset"]);
  * ```
  * @module
  */

@@ -8,10 +8,13 @@
  *
  * @example
  * ```ts
- * import { parsePartitionCsv, writePartitionTable } from "./partitions.ts";
+ * import { deepStrictEqual } from "node:assert";
+ * import { parsePartitionCsv, parsePartitionTable, writePartitionTable } from "./partitions.ts";
  * const entries = parsePartitionCsv("nvs,data,nvs,,0x6000\nphy_init,data,phy,,4K\nfactory,app,factory,,1M\n");
- * entries.map((e) => e.offset); // [0x9000, 0xf000, 0x10000]
- * const bin = writePartitionTable(entries, { md5: true }); // 0xC00 bytes
+ * deepStrictEqual(entries.map((e) => e.offset), [0x9000, 0xf000, 0x10000]);
+ * const bin = writePartitionTable(entries, { md5: true });
+ * const table = parsePartitionTable(bin);
+ * deepStrictEqual([bin.length, table.entries.map((e) => e.name), table.md5?.valid], [0xc00, ["nvs", "phy_init", "factory"], true]);
  * ```
  * @module
  */
@@ -181,6 +184,20 @@ export function parsePartitionTable(bytes: Uint8Array): PartitionTable {
     terminated: false,
     length: bytes.length,
   };
+}
+
+/**
+ * The entries of `bytes` when they are a binary partition table that parses
+ * (first row magic 0xAA 0x50), else undefined: for naming regions, where a
+ * table that does not parse names nothing.
+ */
+export function tableEntries(bytes: Uint8Array | undefined): PartitionEntry[] | undefined {
+  if (!bytes || bytes[0] !== 0xaa || bytes[1] !== 0x50) return undefined;
+  try {
+    return parsePartitionTable(bytes).entries;
+  } catch {
+    return undefined;
+  }
 }
 
 /** Options of {@link writePartitionTable}. */

@@ -9,17 +9,24 @@
  *
  * @example
  * ```ts
- * import { patchFlashParams } from "./patch.ts";
- * const bootloader = Deno.readFileSync("bootloader.bin");
+ * import { deepStrictEqual } from "node:assert";
+ * import { headerFlashParams, patchFlashParams } from "./patch.ts";
+ * import { parseImage, writeImage } from "./app.ts";
+ * const bootloader = writeImage({ chip: "esp32c3", flashMode: "qio", flashFreq: "40m", flashSize: "2MB",
+ *   segments: [{ loadAddress: 0x3fcd0000, data: new Uint8Array(64) }] });
  * const r = patchFlashParams(bootloader, 0x0, "esp32c3", { mode: "dio", freq: "80m", size: "4MB" });
- * r.reason; // "patched" (or "unchanged" when the header already says so)
+ * deepStrictEqual([r.reason, r.message], ["patched", "Flash parameters set to 0x022f. SHA digest in image updated."]);
+ * deepStrictEqual(headerFlashParams(r.bytes, "esp32c3"), { mode: "dio", freq: "80m", size: "4MB" });
+ * deepStrictEqual(parseImage(r.bytes).sha256?.valid, true);
+ * // Anywhere but the chip's bootloader offset, nothing changes.
+ * deepStrictEqual(patchFlashParams(bootloader, 0x10000, "esp32c3", { mode: "dio" }).changed, false);
  * ```
  * @module
  */
 
 import { type ChipName, CHIPS } from "../chips/chips.ts";
-import { hex } from "../protocol/bytes.ts";
-import { IMAGE_MAGIC, MAX_SEGMENTS, parseImage, sha256 } from "./app.ts";
+import { concat, hex } from "../protocol/bytes.ts";
+import { type AppImage, IMAGE_MAGIC, MAX_SEGMENTS, parseImage, sha256 } from "./app.ts";
 import { ImageError } from "./errors.ts";
 import {
   codeOfName,
@@ -50,6 +57,8 @@ export interface PatchOptions {
   detectedFlashSize?: number | null;
   /** Secure boot or Secure Download Mode is on: esptool never patches then. */
   securityEnabled?: boolean;
+  /** `bytes` already parsed (e.g. by `readImage`); used when read as `chip`'s image. */
+  image?: AppImage;
 }
 
 /**
@@ -103,24 +112,26 @@ function sizeCode(target: ImageTarget, size: string, options: PatchOptions): num
     // esptool falls back to 4MB when the flash id gives no size.
     name = options.detectedFlashSize === null ? "4MB" : flashSizeName(options.detectedFlashSize);
   }
-  const code = codeOfName(target.flashSizes, name);
-  if (code === undefined) {
-    throw new ImageError(
-      "BAD_ARGUMENT",
-      `flash size ${name} is not supported by ${target.displayName} ` +
-        `(supported: ${target.flashSizes.map(([n]) => n).join(", ")})`,
-    );
-  }
-  return code;
+  return supported(target, target.flashSizes, name, "size");
 }
 
 function freqCode(target: ImageTarget, freq: string): number {
-  const code = codeOfName(target.flashFreqs, freq);
+  return supported(target, target.flashFreqs, freq, "frequency");
+}
+
+/** The code of `name` in one of the chip's tables, or a `BAD_ARGUMENT` listing the names it has. */
+function supported(
+  target: ImageTarget,
+  table: readonly (readonly [string, number])[],
+  name: string,
+  what: string,
+): number {
+  const code = codeOfName(table, name);
   if (code === undefined) {
     throw new ImageError(
       "BAD_ARGUMENT",
-      `flash frequency ${freq} is not supported by ${target.displayName} ` +
-        `(supported: ${target.flashFreqs.map(([n]) => n).join(", ")})`,
+      `flash ${what} ${name} is not supported by ${target.displayName} ` +
+        `(supported: ${table.map(([n]) => n).join(", ")})`,
     );
   }
   return code;
@@ -187,7 +198,9 @@ export function patchFlashParams(
   // checksum and digest are not checked, and a foreign chip id only warns.
   let dataLength: number;
   try {
-    const image = parseImage(bytes, { chip, verify: false, allowOtherChip: true });
+    const image = options.image?.target === chip
+      ? options.image
+      : parseImage(bytes, { chip, verify: false, allowOtherChip: true });
     if (image.segments.length > MAX_SEGMENTS) throw new Error("too many segments");
     dataLength = image.checksum.offset + 1;
   } catch {
@@ -222,12 +235,8 @@ export function patchFlashParams(
   if (bytes.length > 23 && bytes[23] === 1 && chip !== "esp8266") {
     const digest = sha256(out.subarray(0, dataLength));
     const tail = out.subarray(Math.min(out.length, dataLength + 32));
-    const next = new Uint8Array(dataLength + 32 + tail.length);
-    next.set(out.subarray(0, dataLength));
-    next.set(digest, dataLength);
-    next.set(tail, dataLength + 32);
+    out = concat(out.subarray(0, dataLength), digest, tail);
     digestUpdated = true;
-    out = next;
   }
   const changed = out.length !== bytes.length || out.some((b, i) => b !== bytes[i]);
   if (!changed) {
@@ -249,18 +258,6 @@ export function patchFlashParams(
     message: parts.join(" "),
     ...(flashParams ? { flashParams } : {}),
     digestUpdated,
-  };
-}
-
-/** The setting names a chip accepts, for CLI help and error messages. */
-export function flashChoices(
-  chip: ChipName,
-): { modes: string[]; freqs: string[]; sizes: string[] } {
-  const t = targetOf(chip);
-  return {
-    modes: FLASH_MODES.map(([n]) => n),
-    freqs: t.flashFreqs.map(([n]) => n),
-    sizes: t.flashSizes.map(([n]) => n),
   };
 }
 

@@ -5,21 +5,16 @@
  */
 
 import type { ChipInfo, ChipName } from "../chips/chips.ts";
+import type { Region } from "../image/region.ts";
 import type { CostParams } from "./cost.ts";
 
-/** One thing to put in flash: bytes at an offset, with a name people know. */
-export interface FlashRegion {
-  /** Partition or file name: `bootloader`, `partition-table`, `factory`, `nvs`... */
-  name: string;
-  /** Flash offset; must be 4 KiB aligned. */
-  offset: number;
-  /** The bytes the region must hold. */
-  data: Uint8Array;
-  /** What the region holds, when known; `app` regions get their header sector written last. */
-  kind?: "bootloader" | "partition-table" | "app" | "data" | "other";
-  /** Where the bytes came from, for messages. */
-  file?: string;
-}
+export type { Region, RegionKind } from "../image/region.ts";
+
+/**
+ * One thing to put in flash: the {@link Region} every module shares.
+ * @deprecated Use {@link Region}; this name stays for the planner's older imports.
+ */
+export type FlashRegion = Region;
 
 /** What the planner and executor need from a device session (a Loader fits). */
 export interface PlanDevice {

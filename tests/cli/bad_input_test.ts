@@ -9,6 +9,9 @@ import { VirtualDevice } from "../../src/emulator/device.ts";
 import { serveTcp } from "../../src/emulator/tcp.ts";
 import { servePty } from "../../src/emulator/pty.ts";
 import { openPort } from "../../src/serial/open.ts";
+import { parsePartitionCsv, writePartitionTable } from "../../src/image/partitions.ts";
+import { writeImage } from "../../src/image/app.ts";
+import { createHash } from "node:crypto";
 import { espdelta, type Run, runProgram } from "./run.ts";
 
 const FW = new URL("../../testdata/firmware/", import.meta.url).pathname;
@@ -46,6 +49,15 @@ Deno.test("bad input to flash: the message, exit code 2, flash untouched", async
       `${dir}/partitions.csv`,
       "nvs, data, nvs, 0x9000, 0x6000\nfactory, app, factory, 0x10001, 1M\n",
     );
+    // A table whose MD5 row no longer matches: "nvs" became "Nvs" after it was written.
+    const table = writePartitionTable(parsePartitionCsv("nvs, data, nvs, 0x9000, 0x6000\n"));
+    const badTable = table.slice();
+    badTable[12] ^= 0x20;
+    await Deno.writeFile(`${dir}/table.bin`, badTable);
+    const md5 = (b: Uint8Array) => createHash("md5").update(b).digest("hex");
+    const mismatch = `partition table MD5 row holds ${
+      md5(table.subarray(0, 32))
+    }, the entries hash to ${md5(badTable.subarray(0, 32))}`;
 
     // Found before connecting: the device never hears a byte.
     const early: [string[], string][] = [
@@ -77,6 +89,18 @@ Deno.test("bad input to flash: the message, exit code 2, flash untouched", async
         ["0x8000", `${dir}/partitions.csv`],
         `${dir}/partitions.csv: line 2: Partition factory invalid: Offset 0x10001 is not aligned to 0x10000; fix the CSV`,
       ],
+      [
+        ["0x10000", `${dir}/truncated.bin`],
+        `truncated at 0x10000 (${dir}/truncated.bin): image is truncated: segment 0 (load 0x3f400020, length 22316) has only 19968 bytes left in the file; rebuild it or pick the right file`,
+      ],
+      [
+        ["0x10000", `${dir}/corrupt.bin`],
+        `corrupt at 0x10000 (${dir}/corrupt.bin): image checksum is 0x30 at 0x2ff8f, computed 0x31: the segment data is corrupted; rebuild it or pick the right file`,
+      ],
+      [
+        ["0x8000", `${dir}/table.bin`],
+        `partition-table at 0x8000 (${dir}/table.bin): not a valid partition table (${mismatch}); rebuild it`,
+      ],
     ];
     for (const [inputs, message] of early) {
       oneLine(await espdelta(["-p", url, "flash", ...inputs]), 2, message, inputs.join(" "));
@@ -93,14 +117,6 @@ Deno.test("bad input to flash: the message, exit code 2, flash untouched", async
 
     // Found once the chip and its flash are known: connected, nothing written.
     const late: [string[], string][] = [
-      [
-        ["0x10000", `${dir}/truncated.bin`],
-        `truncated at 0x10000 (${dir}/truncated.bin): image is truncated: segment 0 (load 0x3f400020, length 22316) has only 19968 bytes left in the file; rebuild it or pick the right file`,
-      ],
-      [
-        ["0x10000", `${dir}/corrupt.bin`],
-        `corrupt at 0x10000 (${dir}/corrupt.bin): image checksum is 0x30 at 0x2ff8f, computed 0x31: the segment data is corrupted; rebuild it or pick the right file`,
-      ],
       [
         ["0x10000", `${FW}esp_idf_blink_esp32s2.bin`],
         "esp_idf_blink_esp32s2 at 0x10000: image is built for ESP32-S2, but the device is ESP32; rebuild for ESP32 or pick the right file",
@@ -120,6 +136,49 @@ Deno.test("bad input to flash: the message, exit code 2, flash untouched", async
     untouched(device, "after every bad input");
   } finally {
     await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("after connecting: a build folder or an image for the other chip family; exit code 2, nothing written", async () => {
+  const dir = await Deno.makeTempDir();
+  const devices = [
+    new VirtualDevice({ chip: "esp32" }),
+    new VirtualDevice({ chip: "esp8266" }),
+  ];
+  const [esp32, esp8266] = await Promise.all(
+    devices.map((d) => serveTcp(d, { hostname: "127.0.0.1", port: 0 })),
+  );
+  try {
+    const env = `${dir}/.pio/build/c3`;
+    await Deno.mkdir(env, { recursive: true });
+    await Deno.writeFile(
+      `${env}/firmware.bin`,
+      writeImage({
+        chip: "esp32c3",
+        segments: [{ loadAddress: 0x3c000020, data: new Uint8Array(64) }],
+      }),
+    );
+    const cases: [number, string[], string][] = [
+      [esp32.port, [dir], `${env}/firmware.bin is built for ESP32-C3, not ESP32`],
+      [
+        esp32.port,
+        ["0x0", `${FW}bootloader_esp8266.bin`],
+        "bootloader at 0x0: image is built for ESP8266, but the device is ESP32; rebuild for ESP32 or pick the right file",
+      ],
+      [
+        esp8266.port,
+        ["0x1000", `${FW}bootloader_esp32.bin`],
+        "bootloader at 0x1000: image is built for ESP32, but the device is ESP8266; rebuild for ESP8266 or pick the right file",
+      ],
+    ];
+    for (const [port, inputs, message] of cases) {
+      const r = await espdelta(["-p", `socket://127.0.0.1:${port}`, "flash", ...inputs]);
+      oneLine(r, 2, message, inputs.join(" "));
+    }
+    for (const d of devices) untouched(d, d.chip.name);
+  } finally {
+    await Promise.all([esp32.close(), esp8266.close()]);
     await Deno.remove(dir, { recursive: true });
   }
 });

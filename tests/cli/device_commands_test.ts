@@ -141,8 +141,12 @@ Deno.test("bad input: one-line errors, exit code 2, device untouched", async () 
       ],
     ];
     for (const [args, message] of cases) {
+      const heard = device.commandLog.length;
       const r = await espdelta(args);
       assertEquals([r.code, r.stderr.trim()], [2, message], args.join(" "));
+      // Only the image for another chip needs the device to be found out.
+      const connected = device.commandLog.length > heard;
+      assertEquals(connected, message.includes("but the device is"), args.join(" "));
     }
     assertEquals(device.flash.touchedSectors(), []);
   });

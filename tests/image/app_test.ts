@@ -3,9 +3,12 @@ import {
   checksumOffset,
   detectImageTarget,
   esp8266Crc32,
+  hasImageMagic,
   identifyImageTarget,
   imageChecksum,
+  imageChipId,
   parseImage,
+  readImage,
   sha256,
   writeImage,
 } from "../../src/image/app.ts";
@@ -636,4 +639,58 @@ Deno.test("identifyImageTarget confirms the guess: an ESP8266 image that looks l
   const broken = bin.slice();
   broken[bin.length - 1] ^= 0xff;
   assertEquals(identifyImageTarget(broken).name, "esp32s31");
+});
+
+Deno.test("readImage: the target and the parse in one reading, or why it is not valid", () => {
+  for (const r of REAL) {
+    const reading = readImage(read(r.file));
+    assertEquals([reading.target.name, reading.image?.target, reading.error], [
+      r.target,
+      r.target,
+      undefined,
+    ], r.file);
+  }
+  const bin = writeImage({
+    chip: "esp8266",
+    segments: [{ loadAddress: 0x40100000, data: new Uint8Array(32) }],
+  });
+  // Looks like an ESP32-S31 header, reads as the ESP8266 image it is.
+  const esp8266 = readImage(bin);
+  assertEquals([esp8266.target.name, esp8266.image?.format], ["esp8266", "esp8266-v1"]);
+  // Neither reading validates: the guess stands, with the guess's error.
+  const broken = bin.slice();
+  broken[bin.length - 1] ^= 0xff;
+  const b = readImage(broken);
+  assertEquals([b.target.name, b.image, b.error?.code], ["esp32s31", undefined, "BAD_CHECKSUM"]);
+  const c3 = writeImage({
+    chip: "esp32c3",
+    segments: [{ loadAddress: 0x3fc80000, data: new Uint8Array(32) }],
+  });
+  const corrupt = c3.slice();
+  corrupt[40] ^= 1;
+  const e = readImage(corrupt).error!;
+  assertEquals([e.code, e.message], [
+    "BAD_CHECKSUM",
+    "image checksum is 0xef at 0x4f, computed 0xee: the segment data is corrupted",
+  ]);
+  assertEquals(readImage(c3.subarray(0, 40)).error?.code, "TRUNCATED");
+  assertThrows(() => readImage(new Uint8Array([0x12])), ImageError);
+});
+
+Deno.test("hasImageMagic and imageChipId read only the header", () => {
+  const c3 = writeImage({ chip: "esp32c3", segments: [] });
+  assertEquals(
+    [0xe9, 0xea, 0xaa, 0xff].map((b) => hasImageMagic(new Uint8Array([b]))),
+    [true, true, false, false],
+  );
+  assertEquals(hasImageMagic(new Uint8Array()), false);
+  assertEquals(imageChipId(c3), undefined); // no segment: not a header imageChipId trusts
+  const one = writeImage({
+    chip: "esp32c3",
+    segments: [{ loadAddress: 0, data: new Uint8Array(4) }],
+  });
+  assertEquals(imageChipId(one), 5);
+  const noHash = one.slice();
+  noHash[23] = 2;
+  assertEquals([imageChipId(noHash), imageChipId(one.subarray(0, 23))], [undefined, undefined]);
 });

@@ -14,53 +14,35 @@
  *
  * @example
  * ```ts
- * import { regionsFromBuildDir } from "./regions.ts";
- * const build = await regionsFromBuildDir("path/to/project");
- * for (const r of build.regions) console.log(r.name, r.offset.toString(16), r.data.length);
+ * import { deepStrictEqual } from "node:assert";
+ * import { regionsFromBuildDir } from "./build_dir.ts";
+ * import { writeImage } from "./app.ts";
+ * // A PlatformIO environment folder holding only the app.
+ * const dir = await Deno.makeTempDir();
+ * const app = writeImage({ chip: "esp32c3", segments: [{ loadAddress: 0x3c000020, data: new Uint8Array(64) }] });
+ * await Deno.writeFile(`${dir}/firmware.bin`, app);
+ * const build = await regionsFromBuildDir(dir);
+ * deepStrictEqual(
+ *   [build.layout, build.chip, build.regions.map((r) => [r.name, r.offset])],
+ *   ["platformio", "esp32c3", [["app", 0x10000]]],
+ * );
+ * await Deno.remove(dir, { recursive: true });
  * ```
  * @module
  */
 
 import { join } from "node:path";
 import { type ChipName, CHIPS, normalizeChipName } from "../chips/chips.ts";
-import { hex } from "../protocol/bytes.ts";
-import { identifyImageTarget, IMAGE_MAGIC } from "./app.ts";
+import { hasImageMagic, IMAGE_MAGIC, type ImageReading, readImage } from "./app.ts";
 import { BuildDirError } from "./errors.ts";
+import type { FlashParams } from "./patch.ts";
 import {
   firstAppPartition,
-  parsePartitionTable,
   PARTITION_TABLE_OFFSET,
-  partitionAt,
   type PartitionEntry,
-  type PartitionTable,
+  tableEntries,
 } from "./partitions.ts";
-
-/** What a region holds. */
-export type RegionKind = "bootloader" | "partition-table" | "app" | "data" | "other";
-
-/** Bytes to place at a flash offset, with a name people recognise. */
-export interface Region {
-  /** Partition or file name: `bootloader`, `partition-table`, `factory`, `nvs`... */
-  name: string;
-  /** Flash offset. */
-  offset: number;
-  /** The bytes. */
-  data: Uint8Array;
-  /** File the bytes came from. */
-  file?: string;
-  /** What the region holds, when known. */
-  kind?: RegionKind;
-}
-
-/** Flash settings a build asks for (esptool spellings; absent = keep). */
-export interface FlashSettings {
-  /** "qio", "dio", ... */
-  mode?: string;
-  /** "40m", "80m", ... */
-  freq?: string;
-  /** "4MB", "detect", "keep", ... */
-  size?: string;
-}
+import { nameRegions, type Region, type RegionKind } from "./region.ts";
 
 /** A build folder resolved to regions. */
 export interface BuildOutput {
@@ -73,11 +55,16 @@ export interface BuildOutput {
   /** Regions sorted by offset and named after their partitions. */
   regions: Region[];
   /** Flash settings from flasher_args.json; empty for the other layouts. */
-  flash: FlashSettings;
+  flash: FlashParams;
   /** The partition table of the build, when it has one. */
   table?: PartitionEntry[];
   /** The PlatformIO environment or Arduino sketch that was picked. */
   target?: string;
+  /**
+   * The file that told the chip: flasher_args.json naming it, or an image
+   * built for it. Absent when the chip was given and no file names one.
+   */
+  chipFrom?: { file: string; by: "flasher-args" | "image" };
 }
 
 /** Options of {@link regionsFromBuildDir}. */
@@ -88,6 +75,22 @@ export interface BuildDirOptions {
   sketch?: string;
   /** Arduino: flash `<sketch>.ino.merged.bin` at 0x0 instead of the separate files. */
   merged?: boolean;
+  /**
+   * Reads an image to learn its chip; default {@link readImage}. A caller
+   * that checks the images afterwards passes a memoizing one, so that each
+   * image is parsed once.
+   */
+  readImage?: (bytes: Uint8Array) => ImageReading;
+}
+
+/** What the layouts share while resolving one folder. */
+interface Ctx {
+  /** The chip asked for, if any. */
+  chip: ChipName | undefined;
+  /** The options. */
+  options: BuildDirOptions;
+  /** Reads an image. */
+  read: (bytes: Uint8Array) => ImageReading;
 }
 
 async function exists(path: string): Promise<Deno.FileInfo | undefined> {
@@ -121,11 +124,24 @@ async function listDir(dir: string): Promise<Deno.DirEntry[]> {
   return out.sort((a, b) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0));
 }
 
-/** The chip an image was built for, if it is an image of a chip espdelta supports. */
-function imageChip(data: Uint8Array | undefined): ChipName | "unsupported" | undefined {
-  if (!data || data.length < 8 || data[0] !== IMAGE_MAGIC && data[0] !== 0xea) return undefined;
-  const target = identifyImageTarget(data);
-  return normalizeChipName(target.name) ?? "unsupported";
+/** Where the chip was learnt from, and the chip. */
+interface ResolvedChip {
+  /** The chip. */
+  chip: ChipName;
+  /** The file that told it, see {@link BuildOutput.chipFrom}. */
+  from?: BuildOutput["chipFrom"];
+}
+
+function wrongChip(
+  from: NonNullable<BuildOutput["chipFrom"]>,
+  found: ChipName,
+  wanted: ChipName,
+): BuildDirError {
+  const says = from.by === "image" ? "is built for" : "is for";
+  return new BuildDirError(
+    "WRONG_CHIP",
+    `${from.file} ${says} ${CHIPS[found].displayName}, not ${CHIPS[wanted].displayName}`,
+  );
 }
 
 /**
@@ -133,85 +149,39 @@ function imageChip(data: Uint8Array | undefined): ChipName | "unsupported" | und
  * checks it against `wanted`. Throws `WRONG_CHIP` or `NO_CHIP`.
  */
 function resolveChip(
+  ctx: Ctx,
   wanted: ChipName | undefined,
   images: { file: string; data?: Uint8Array }[],
-): ChipName {
+): ResolvedChip {
   for (const img of images) {
-    const found = imageChip(img.data);
-    if (found === undefined) continue;
-    if (found === "unsupported") {
-      const name = identifyImageTarget(img.data!).displayName;
+    if (!img.data || img.data.length < 8 || !hasImageMagic(img.data)) continue;
+    const target = ctx.read(img.data).target;
+    const found = normalizeChipName(target.name);
+    if (!found) {
       throw new BuildDirError(
         "NO_CHIP",
-        `${img.file} is built for ${name}, which espdelta does not support`,
+        `${img.file} is built for ${target.displayName}, which espdelta does not support`,
       );
     }
-    if (wanted && found !== wanted) {
-      throw new BuildDirError(
-        "WRONG_CHIP",
-        `${img.file} is built for ${CHIPS[found].displayName}, not ${CHIPS[wanted].displayName}`,
-      );
-    }
-    return found;
+    const from = { file: img.file, by: "image" } as const;
+    if (wanted && found !== wanted) throw wrongChip(from, found, wanted);
+    return { chip: found, from };
   }
-  if (wanted) return wanted;
+  if (wanted) return { chip: wanted };
   throw new BuildDirError(
     "NO_CHIP",
     `cannot tell the chip from ${images.map((i) => i.file).join(", ")}; give the chip`,
   );
 }
 
-function tableOf(data: Uint8Array | undefined): PartitionEntry[] | undefined {
-  if (!data || data[0] !== 0xaa || data[1] !== 0x50) return undefined;
-  try {
-    return parsePartitionTable(data).entries;
-  } catch {
-    return undefined;
-  }
-}
-
 /**
- * Names regions after the partition they start in (its label, e.g.
- * `factory`, `nvs`, `otadata`, `spiffs`), the table region
- * `partition-table` and an image below the table `bootloader`. The table is
- * read from the region at `tableOffset` (0x8000) when not given. Regions
- * that match nothing keep their name. Returns new regions sorted by offset.
+ * Throws {@link BuildDirError} `WRONG_CHIP` when `build` is not for `chip`,
+ * with the words {@link regionsFromBuildDir} would have used had it been
+ * given `chip`: for a folder read before the chip was known.
  */
-export function nameRegions(
-  regions: readonly Region[],
-  table?: readonly PartitionEntry[] | PartitionTable,
-  options: { tableOffset?: number; bootloaderOffset?: number } = {},
-): Region[] {
-  const tableOffset = options.tableOffset ?? PARTITION_TABLE_OFFSET;
-  const entries: readonly PartitionEntry[] = table === undefined
-    ? tableOf(regions.find((r) => r.offset === tableOffset)?.data) ?? []
-    : Array.isArray(table)
-    ? table
-    : (table as PartitionTable).entries;
-  const kindOf = (type: number): RegionKind =>
-    type === 0
-      ? "app"
-      : type === 1
-      ? "data"
-      : type === 2
-      ? "bootloader"
-      : type === 3
-      ? "partition-table"
-      : "other";
-  return [...regions].sort((a, b) => a.offset - b.offset).map((r) => {
-    const isTable = r.offset === tableOffset && r.data[0] === 0xaa && r.data[1] === 0x50;
-    if (isTable) return { ...r, name: "partition-table", kind: "partition-table" };
-    const p = partitionAt(entries, r.offset);
-    if (p) return { ...r, name: p.name, kind: kindOf(p.type) };
-    const below = r.offset < tableOffset;
-    const spans = r.offset + r.data.length > tableOffset;
-    if (below && spans && r.offset === 0) return { ...r, name: "merged", kind: "other" };
-    const isBoot = options.bootloaderOffset !== undefined
-      ? r.offset === options.bootloaderOffset
-      : below && r.data[0] === IMAGE_MAGIC;
-    if (isBoot && !spans) return { ...r, name: "bootloader", kind: "bootloader" };
-    return { ...r };
-  });
+export function checkBuildChip(build: BuildOutput, chip: ChipName): void {
+  if (build.chip === chip) return;
+  throw wrongChip(build.chipFrom ?? { file: build.dir, by: "flasher-args" }, build.chip, chip);
 }
 
 /**
@@ -226,26 +196,27 @@ export async function regionsFromBuildDir(
   chip?: ChipName,
   options: BuildDirOptions = {},
 ): Promise<BuildOutput> {
+  const ctx: Ctx = { chip, options, read: options.readImage ?? readImage };
   const info = await exists(dir);
   if (!info) throw new BuildDirError("NOT_FOUND", `build folder ${dir} does not exist`);
   if (!info.isDirectory) throw new BuildDirError("NOT_FOUND", `${dir} is not a folder`);
-  if (await exists(join(dir, "flasher_args.json"))) return await espIdf(dir, chip);
+  if (await exists(join(dir, "flasher_args.json"))) return await espIdf(ctx, dir);
   if (await exists(join(dir, "build", "flasher_args.json"))) {
-    return await espIdf(join(dir, "build"), chip);
+    return await espIdf(ctx, join(dir, "build"));
   }
   if (await exists(join(dir, ".pio", "build"))) {
-    return await platformioProject(join(dir, ".pio", "build"), chip, options);
+    return await platformioProject(ctx, join(dir, ".pio", "build"));
   }
-  if (await exists(join(dir, "firmware.bin"))) return await platformio(dir, chip);
+  if (await exists(join(dir, "firmware.bin"))) return await platformio(ctx, dir);
   const sketches = await arduinoSketches(dir);
-  if (sketches.length > 0) return await arduino(dir, sketches, chip, options);
+  if (sketches.length > 0) return await arduino(ctx, dir, sketches);
   // arduino-cli's default output: <sketch>/build/<fqbn>/.
   if (await exists(join(dir, "build"))) {
     const subdirs = (await listDir(join(dir, "build"))).filter((e) => e.isDirectory);
     for (const s of subdirs) {
       const d = join(dir, "build", s.name);
       const found = await arduinoSketches(d);
-      if (found.length > 0 && subdirs.length === 1) return await arduino(d, found, chip, options);
+      if (found.length > 0 && subdirs.length === 1) return await arduino(ctx, d, found);
     }
   }
   throw new BuildDirError(
@@ -270,7 +241,8 @@ function parseOffset(value: unknown, file: string, what: string): number {
   return n;
 }
 
-async function espIdf(buildDir: string, chip: ChipName | undefined): Promise<BuildOutput> {
+async function espIdf(ctx: Ctx, buildDir: string): Promise<BuildOutput> {
+  const chip = ctx.chip;
   const file = join(buildDir, "flasher_args.json");
   let json: Record<string, unknown>;
   try {
@@ -299,12 +271,7 @@ async function espIdf(buildDir: string, chip: ChipName | undefined): Promise<Bui
         `${file} is for chip "${extra.chip}", which espdelta does not support`,
       );
     }
-    if (chip && chip !== jsonChip) {
-      throw new BuildDirError(
-        "WRONG_CHIP",
-        `${file} is for ${CHIPS[jsonChip].displayName}, not ${CHIPS[chip].displayName}`,
-      );
-    }
+    if (chip && chip !== jsonChip) throw wrongChip({ file, by: "flasher-args" }, jsonChip, chip);
   }
   // Section names ("bootloader", "app", "otadata"...) by offset, a fallback for naming.
   const sections = new Map<number, string>();
@@ -341,37 +308,36 @@ async function espIdf(buildDir: string, chip: ChipName | undefined): Promise<Bui
   const bootRegion = regions.find((r) => r.kind === "bootloader");
   const appRegion = regions.find((r) => r.kind === "app");
   // The images must agree with the chip flasher_args.json names (or the one asked for).
-  const resolved = resolveChip(jsonChip ?? chip, [
+  const resolved = resolveChip(ctx, jsonChip ?? chip, [
     ...(bootRegion ? [{ file: bootRegion.file!, data: bootRegion.data }] : []),
     ...(appRegion ? [{ file: appRegion.file!, data: appRegion.data }] : []),
     ...(!bootRegion && !appRegion ? [{ file }] : []),
   ]);
   const tableRegion = regions.find((r) => r.kind === "partition-table");
   const tableOffset = tableRegion?.offset ?? PARTITION_TABLE_OFFSET;
-  const table = tableOf(tableRegion?.data);
+  const table = tableEntries(tableRegion?.data);
   const fs = (json.flash_settings ?? {}) as Record<string, unknown>;
-  const flash: FlashSettings = {};
+  const flash: FlashParams = {};
   if (typeof fs.flash_mode === "string") flash.mode = fs.flash_mode;
   if (typeof fs.flash_freq === "string") flash.freq = fs.flash_freq;
   if (typeof fs.flash_size === "string") flash.size = fs.flash_size;
+  const chipFrom = jsonChip ? { file, by: "flasher-args" as const } : resolved.from;
   return {
     layout: "esp-idf",
     dir: buildDir,
-    chip: resolved,
+    chip: resolved.chip,
     regions: nameRegions(regions, table, {
       tableOffset,
-      bootloaderOffset: bootRegion?.offset ?? CHIPS[resolved].bootloaderOffset,
+      bootloaderOffset: bootRegion?.offset ?? CHIPS[resolved.chip].bootloaderOffset,
     }),
     flash,
     ...(table ? { table } : {}),
+    ...(chipFrom ? { chipFrom } : {}),
   };
 }
 
-async function platformioProject(
-  buildRoot: string,
-  chip: ChipName | undefined,
-  options: BuildDirOptions,
-): Promise<BuildOutput> {
+async function platformioProject(ctx: Ctx, buildRoot: string): Promise<BuildOutput> {
+  const options = ctx.options;
   const envs: string[] = [];
   for (const e of await listDir(buildRoot)) {
     if (e.isDirectory && await exists(join(buildRoot, e.name, "firmware.bin"))) envs.push(e.name);
@@ -384,7 +350,7 @@ async function platformioProject(
           (envs.length ? ` (found: ${envs.join(", ")})` : ""),
       );
     }
-    return await platformio(join(buildRoot, options.env), chip, options.env);
+    return await platformio(ctx, join(buildRoot, options.env), options.env);
   }
   if (envs.length === 0) {
     throw new BuildDirError(
@@ -398,7 +364,7 @@ async function platformioProject(
       `${buildRoot} has several environments (${envs.join(", ")}); pick one`,
     );
   }
-  return await platformio(join(buildRoot, envs[0]), chip, envs[0]);
+  return await platformio(ctx, join(buildRoot, envs[0]), envs[0]);
 }
 
 /** Reads `name` in `dir` if it is there. */
@@ -409,9 +375,9 @@ async function optional(dir: string, name: string): Promise<{ file: string; data
 
 /** The common shape of PlatformIO and Arduino outputs: bootloader, table, app, boot_app0. */
 function assemble(
+  ctx: Ctx,
   layout: "platformio" | "arduino",
   dir: string,
-  chip: ChipName | undefined,
   files: {
     app: { file: string; data: Uint8Array };
     bootloader: { file: string; data?: Uint8Array };
@@ -420,14 +386,21 @@ function assemble(
   },
   target: string | undefined,
 ): BuildOutput {
-  const resolved = resolveChip(chip, [files.bootloader, files.app]);
-  const base = { layout, dir, chip: resolved, flash: {}, ...(target ? { target } : {}) };
+  const { chip: resolved, from } = resolveChip(ctx, ctx.chip, [files.bootloader, files.app]);
+  const base = {
+    layout,
+    dir,
+    chip: resolved,
+    flash: {},
+    ...(target ? { target } : {}),
+    ...(from ? { chipFrom: from } : {}),
+  };
   if (resolved === "esp8266") {
     // Arduino/PlatformIO ESP8266 images carry their own boot code at 0x0.
     const app: Region = { name: "firmware", offset: 0, data: files.app.data, file: files.app.file };
     return { ...base, regions: [{ ...app, kind: "app" }] };
   }
-  const table = tableOf(files.partitions.data);
+  const table = tableEntries(files.partitions.data);
   const regions: Region[] = [];
   if (files.bootloader.data) {
     regions.push({
@@ -472,13 +445,9 @@ function assemble(
   };
 }
 
-async function platformio(
-  envDir: string,
-  chip: ChipName | undefined,
-  env?: string,
-): Promise<BuildOutput> {
+async function platformio(ctx: Ctx, envDir: string, env?: string): Promise<BuildOutput> {
   const app = join(envDir, "firmware.bin");
-  return assemble("platformio", envDir, chip, {
+  return assemble(ctx, "platformio", envDir, {
     app: { file: app, data: await readFile(app) },
     bootloader: await optional(envDir, "bootloader.bin"),
     partitions: await optional(envDir, "partitions.bin"),
@@ -495,12 +464,8 @@ async function arduinoSketches(dir: string): Promise<string[]> {
   return [...names];
 }
 
-async function arduino(
-  dir: string,
-  sketches: string[],
-  chip: ChipName | undefined,
-  options: BuildDirOptions,
-): Promise<BuildOutput> {
+async function arduino(ctx: Ctx, dir: string, sketches: string[]): Promise<BuildOutput> {
+  const options = ctx.options;
   let sketch: string;
   if (options.sketch !== undefined) {
     if (!sketches.includes(options.sketch)) {
@@ -522,19 +487,20 @@ async function arduino(
   const merged = await optional(dir, `${sketch}.ino.merged.bin`);
   if (merged.data && (options.merged || !app.data)) {
     // The merged image starts with the bootloader (or 0xFF up to it) at offset 0.
-    const bootloader = merged.data;
-    const resolved = resolveChip(chip, [{ file: merged.file, data: bootloaderView(bootloader) }]);
+    const bootloader = bootloaderView(merged.data);
+    const resolved = resolveChip(ctx, ctx.chip, [{ file: merged.file, data: bootloader }]);
     return {
       layout: "arduino",
       dir,
-      chip: resolved,
+      chip: resolved.chip,
       regions: [{ name: "merged", offset: 0, data: merged.data, file: merged.file, kind: "other" }],
       flash: {},
       target: sketch,
+      ...(resolved.from ? { chipFrom: resolved.from } : {}),
     };
   }
   if (!app.data) throw new BuildDirError("NOT_FOUND", `${app.file} does not exist`);
-  return assemble("arduino", dir, chip, {
+  return assemble(ctx, "arduino", dir, {
     app: { file: app.file, data: app.data },
     bootloader: await optional(dir, `${sketch}.ino.bootloader.bin`),
     partitions: await optional(dir, `${sketch}.ino.partitions.bin`),
@@ -547,11 +513,4 @@ function bootloaderView(merged: Uint8Array): Uint8Array | undefined {
     if (merged[at] === IMAGE_MAGIC) return merged.subarray(at);
   }
   return undefined;
-}
-
-/** Formats a region list as `0x1000 bootloader (file)` lines, for messages and logs. */
-export function describeRegions(regions: readonly Region[]): string[] {
-  return regions.map((r) =>
-    `${hex(r.offset)} ${r.name} (${r.data.length} bytes${r.file ? `, ${r.file}` : ""})`
-  );
 }

@@ -1,15 +1,14 @@
 import { join } from "node:path";
-import { assertEquals, assertRejects } from "../assert.ts";
+import { assertEquals, assertRejects, assertThrows } from "../assert.ts";
 import { writeImage } from "../../src/image/app.ts";
 import { BuildDirError } from "../../src/image/errors.ts";
 import { parsePartitionCsv, writePartitionTable } from "../../src/image/partitions.ts";
 import {
+  type BuildDirOptions,
   type BuildOutput,
-  describeRegions,
-  nameRegions,
-  type Region,
+  checkBuildChip,
   regionsFromBuildDir,
-} from "../../src/image/regions.ts";
+} from "../../src/image/build_dir.ts";
 import type { ChipName } from "../../src/chips/chips.ts";
 
 const OTA_CSV = "nvs,data,nvs,,0x4000\notadata,data,ota,,0x2000\nphy_init,data,phy,,0x1000\n" +
@@ -42,6 +41,22 @@ async function put(path: string, data: Uint8Array | string): Promise<void> {
   await Deno.mkdir(join(path, ".."), { recursive: true });
   if (typeof data === "string") await Deno.writeTextFile(path, data);
   else await Deno.writeFile(path, data);
+}
+
+/**
+ * A folder read before the chip is known, then checked against the chip
+ * (after connecting), fails with the words of reading it for that chip.
+ */
+async function assertChipCheckedLater(
+  dir: string,
+  chip: ChipName,
+  options: BuildDirOptions = {},
+): Promise<void> {
+  const early = await assertRejects(() => regionsFromBuildDir(dir, chip, options), BuildDirError);
+  const build = await regionsFromBuildDir(dir, undefined, options);
+  checkBuildChip(build, build.chip);
+  const late = assertThrows(() => checkBuildChip(build, chip), BuildDirError);
+  assertEquals([late.code, late.message], [early.code, early.message]);
 }
 
 const summary = (b: BuildOutput) => b.regions.map((r) => [r.offset, r.name, r.kind, r.data.length]);
@@ -123,6 +138,8 @@ Deno.test("ESP-IDF: one-line errors naming the file", async () => {
     const json = join(build, "flasher_args.json");
     let e = await assertRejects(() => regionsFromBuildDir(tmp, "esp32s3"), BuildDirError);
     assertEquals([e.code, e.message], ["WRONG_CHIP", `${json} is for ESP32-C3, not ESP32-S3`]);
+    await assertChipCheckedLater(tmp, "esp32s3");
+    assertEquals((await regionsFromBuildDir(tmp)).chipFrom, { file: json, by: "flasher-args" });
 
     // flasher_args.json and the images disagree.
     const json0 = await Deno.readTextFile(json);
@@ -184,6 +201,7 @@ Deno.test("ESP-IDF without a chip in flasher_args.json: the chip comes from the 
       "WRONG_CHIP",
       `${join(tmp, "bootloader", "bootloader.bin")} is built for ESP32-S3, not ESP32-C3`,
     ]);
+    await assertChipCheckedLater(tmp, "esp32c3");
   });
 });
 
@@ -259,6 +277,7 @@ Deno.test("PlatformIO: app offset from partitions.bin, no boot_app0, several env
       "WRONG_CHIP",
       `${join(build, "c3", "bootloader.bin")} is built for ESP32-C3, not ESP32`,
     ]);
+    await assertChipCheckedLater(tmp, "esp32", { env: "c3" });
   });
 });
 
@@ -309,6 +328,8 @@ Deno.test("Arduino CLI output: separate files, merged file, several sketches", a
       e1.message,
       `${join(out, "Blink.ino.merged.bin")} is built for ESP32, not ESP32-S3`,
     );
+    await assertChipCheckedLater(out, "esp32s3", { merged: true });
+    await assertChipCheckedLater(out, "esp32c3");
 
     // arduino-cli's default place: <sketch>/build/<fqbn>/.
     const sketchDir = join(tmp, "Blink");
@@ -360,47 +381,4 @@ Deno.test("unknown layouts, missing folders, unsupported chips", async () => {
       0x10000,
     ]);
   });
-});
-
-Deno.test("nameRegions labels explicit offset/file pairs by the partition they fall in", () => {
-  const table = writePartitionTable(parsePartitionCsv(OTA_CSV));
-  const r = (offset: number, data: Uint8Array, name = `at ${offset}`): Region => ({
-    name,
-    offset,
-    data,
-  });
-  const named = nameRegions([
-    r(0x210000, new Uint8Array(16)),
-    r(0x8000, table),
-    r(0x1000, image("esp32", 1)),
-    r(0x9000, new Uint8Array(16)),
-    r(0x320000, new Uint8Array(16)),
-    r(0x400000, new Uint8Array(16), "extra.bin"),
-  ]);
-  assertEquals(named.map((x) => [x.offset, x.name, x.kind]), [
-    [0x1000, "bootloader", "bootloader"],
-    [0x8000, "partition-table", "partition-table"],
-    [0x9000, "nvs", "data"],
-    [0x210000, "ota_1", "app"],
-    [0x320000, "storage", "data"],
-    [0x400000, "extra.bin", undefined],
-  ]);
-  // A table passed in wins; a region at 0 that runs past the table offset is a merged image.
-  const entries = parsePartitionCsv("fs,data,fat,0x9000,64K\n");
-  assertEquals(
-    nameRegions([r(0x9000, new Uint8Array(4)), r(0, new Uint8Array(0x9000))], entries).map((x) =>
-      x.name
-    ),
-    ["merged", "fs"],
-  );
-  assertEquals(
-    nameRegions([r(0x2000, new Uint8Array(4), "b")], [], { bootloaderOffset: 0x2000 })[0].name,
-    "bootloader",
-  );
-  assertEquals(
-    describeRegions([{ name: "nvs", offset: 0x9000, data: new Uint8Array(4), file: "nvs.bin" }]),
-    [
-      "0x9000 nvs (4 bytes, nvs.bin)",
-    ],
-  );
 });
