@@ -7,6 +7,8 @@
 import type { Command } from "./deps.ts";
 import { type ChipName, CHIPS } from "../chips/chips.ts";
 import { VirtualDevice } from "../emulator/device.ts";
+import { parseRevision, type Revision, RevisionError } from "../emulator/identity.ts";
+import { STUB_KINDS, type StubKind } from "../emulator/known_stubs.ts";
 import { serveTcp } from "../emulator/tcp.ts";
 import { servePty } from "../emulator/pty.ts";
 import { parseChip, parseSize, UsageError } from "./args.ts";
@@ -22,10 +24,19 @@ export function register(program: Command, out: () => Output): void {
     .option("--pty", "create a pseudo-terminal and print its path")
     .option("--flash-file <file>", "load flash contents from FILE if it exists; save them on exit")
     .option("--seed <n>", "seed for the device's MAC", "1")
+    .option(
+      "--revision <vX.Y>",
+      "silicon revision (default: the part on sale, e.g. v3.1 for ESP32)",
+    )
+    .option(
+      "--stub-kind <kind>",
+      `run known flasher stubs as ${STUB_KINDS.join(" or ")} (default: each as itself)`,
+    )
     .addHelpText(
       "after",
       "\nExample:\n  espdelta --chip esp32 emulate --tcp 127.0.0.1:5555\n" +
-        "  espdelta -p socket://127.0.0.1:5555 chip-id",
+        "  espdelta -p socket://127.0.0.1:5555 chip-id\n" +
+        "  espdelta --chip esp32c3 emulate --pty --revision v0.3",
     )
     .action(async (opts, cmd) => {
       const g = cmd.optsWithGlobals() as unknown as GlobalOptions;
@@ -54,7 +65,34 @@ export function register(program: Command, out: () => Output): void {
           if (!(e instanceof Deno.errors.NotFound)) throw e;
         }
       }
-      const device = new VirtualDevice({ chip, flashSize, flash, seed: Number(opts.seed) });
+      let revision: Revision | undefined;
+      try {
+        revision = opts.revision === undefined ? undefined : parseRevision(opts.revision);
+      } catch (e) {
+        if (e instanceof RevisionError) throw new UsageError(e.message);
+        throw e;
+      }
+      const stubKind = opts.stubKind as StubKind | undefined;
+      if (stubKind !== undefined && !STUB_KINDS.includes(stubKind)) {
+        throw new UsageError(
+          `invalid --stub-kind '${opts.stubKind}': use ${STUB_KINDS.join(" or ")}`,
+        );
+      }
+      let device: VirtualDevice;
+      try {
+        device = new VirtualDevice({
+          chip,
+          flashSize,
+          flash,
+          seed: Number(opts.seed),
+          revision,
+          stubKind,
+          onLog: (line) => o.info(`device: ${line}`),
+        });
+      } catch (e) {
+        if (e instanceof RevisionError) throw new UsageError(e.message);
+        throw e;
+      }
       let close: () => Promise<void>;
       if (opts.tcp) {
         const m = /^(.*):(\d+)$/.exec(opts.tcp);

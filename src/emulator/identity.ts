@@ -13,7 +13,7 @@
  * @module
  */
 
-import type { ChipName } from "../chips/chips.ts";
+import { type ChipName, CHIPS } from "../chips/chips.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 
 /** A silicon revision, vMAJOR.MINOR. */
@@ -61,7 +61,7 @@ const f = (addr: number, shift: number, bits: number): Field => ({ addr, shift, 
 const ESP32_WORD3 = 0x3ff5a00c;
 const ESP32_WORD5 = 0x3ff5a014;
 /** ESP32 APB_CTRL_DATE: 0x16042000, bit 31 set on revision 3 silicon. */
-export const ESP32_APB_CTRL_DATE = 0x3ff6607c;
+const ESP32_APB_CTRL_DATE = 0x3ff6607c;
 
 /**
  * Layout of each chip: BLOCK1 (or the C2's BLOCK2) words as esptool
@@ -255,7 +255,7 @@ export function defaultRevision(chip: ChipName): Revision | undefined {
 export function chipIdentity(chip: ChipName, revision?: Revision): ChipIdentity {
   const layout = LAYOUTS[chip];
   if (!layout) {
-    if (revision) throw new RevisionError(`the ESP8266 has no revision eFuses; drop --revision`);
+    if (revision) throw new RevisionError(`the ESP8266 has no silicon revision eFuses to set`);
     return {
       revision: { major: 0, minor: 0 },
       pkg: 0,
@@ -267,12 +267,9 @@ export function chipIdentity(chip: ChipName, revision?: Revision): ChipIdentity 
   const r = revision ?? layout.revision;
   const ok = (n: number, max: number) => Number.isInteger(n) && n >= 0 && n <= max;
   if (!ok(r.major, layout.maxMajor) || !ok(r.minor, layout.maxMinor)) {
-    throw new RevisionError(
-      `revision ${
-        formatRevision(r)
-      } does not fit ${chip}'s eFuse fields: major 0-${layout.maxMajor}, ` +
-        `minor 0-${layout.maxMinor}`,
-    );
+    const name = CHIPS[chip].displayName;
+    const fields = `major 0-${layout.maxMajor}, minor 0-${layout.maxMinor}`;
+    throw new RevisionError(`revision ${formatRevision(r)} does not fit the ${name}: ${fields}`);
   }
   const words = new Map<number, number>();
   layout.encode(r, layout.pkg, (field, v) => {

@@ -36,11 +36,6 @@ export class RamImage {
     return this.#segments.map((s) => ({ addr: s.addr, data: s.data }));
   }
 
-  /** True when `addr` lies inside an uploaded segment. */
-  contains(addr: number): boolean {
-    return this.#segments.some((s) => addr >= s.addr && addr < s.addr + s.data.length);
-  }
-
   /** Bytes uploaded. */
   get size(): number {
     return this.#segments.reduce((n, s) => n + s.data.length, 0);
