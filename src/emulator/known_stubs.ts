@@ -40,7 +40,12 @@ export interface KnownStub {
   chip: ChipName;
   /** Its entry point. */
   entry: number;
-  /** Lowest and highest major silicon revision it runs on (ESP32-P4: rev1 stub below v3). */
+  /**
+   * Lowest and highest major silicon revision it runs on: the ESP32-P4's
+   * rev1 build below v3.0 and the other from v3.0 (esptool's
+   * `stub_json_name`); no ESP32-C2 stub on v0.x, ECO0 ("ESP32C2 ECO0 is no
+   * longer supported by the flasher stub", esptool's esp32c2.py).
+   */
   majors?: readonly [number, number];
   /** Where it comes from, for the device's log. */
   name: string;
@@ -108,7 +113,7 @@ const FLASHER_STUB: readonly Row[] = [
   ["esp32", 0x400a902c, "a0c7b6554cae619cda3a7385fb02476e629c569e67cf44198d0f05131bbedef9"],
   ["esp32s2", 0x400290a4, "ce5be8ab723f0e1ff5bb9cc2c727afee12e97a1514b86589bda3a97a0bb54891"],
   ["esp32s3", 0x40379524, "201b9f22bfa1d17beb41ae316b478ae34c97fd7ff5332965dd2b5cbd4a51115f"],
-  ["esp32c2", 0x40380f90, "3d62b04bd49aca85b550cbb710814d2c36349ea0a056b57cc06296f6343a057b"],
+  ["esp32c2", 0x40380f90, "3d62b04bd49aca85b550cbb710814d2c36349ea0a056b57cc06296f6343a057b", [1, 3]],
   ["esp32c3", 0x40380e9a, "81cd0ba6e545a0ab4db94694fe7357f2c353a2fcc505c0939fdaed3b1c300d48"],
   ["esp32c5", 0x408015d2, "293cb5d86b0382c014c9d0e48ad0138ccbba57a894272394bc7e52c8c14760fe"],
   ["esp32c6", 0x408011bc, "eff5147db87b953b1880a182cf9152cf228907a35e96ad3b74f7a2369f3df3a0"],
@@ -124,7 +129,7 @@ const LEGACY_STUB: readonly Row[] = [
   ["esp32", 0x400be658, "a445923b4795bcf0dee6e3ae60747437e510278f624601a582b2a3874d63830c"],
   ["esp32s2", 0x400288ac, "efbed5d636a3c90e71712a24235492303e85ee9f3c7cffa915291b06579d03ed"],
   ["esp32s3", 0x40378c94, "3fbf19b72c83a03da70940a653d88865da978a8e9bbe32fde8a80d0eccda331d"],
-  ["esp32c2", 0x403805da, "7a4cf9f46bd8fe3a86b59945fe6d5432e1bb79d0591c2276491ca03f4fb653ae"],
+  ["esp32c2", 0x403805da, "7a4cf9f46bd8fe3a86b59945fe6d5432e1bb79d0591c2276491ca03f4fb653ae", [1, 3]],
   ["esp32c3", 0x403806d2, "a08ca02563895dd0b9df07366ce9bb1ea462d8c6a99a9e973f064e1fe85adea0"],
   ["esp32c5", 0x40800a88, "6b9b4e522c929493c8890eb78d5c624404993d19e46d1006a4c4793fa6580d50"],
   ["esp32c6", 0x408006c2, "c03bdb3bad7556b2f0d0692024560c5ed71706c72da1205b2bff690f292a2c14"],

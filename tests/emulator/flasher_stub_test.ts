@@ -16,6 +16,7 @@ import {
   stubJson,
   stubSegments,
   uploadProgram,
+  uploadStub,
   words,
 } from "./raw.ts";
 import { KNOWN_STUBS, ramDigest } from "../../src/emulator/known_stubs.ts";
@@ -108,6 +109,13 @@ Deno.test("a known stub on the wrong chip, revision or entry point does not run 
   ]);
   const v13 = new Bench({ chip: "esp32p4", revision: "v1.3" });
   assertEquals(uploadProgram(v13, stubSegments(rev1), rev1.entry).map(hexOf).at(-1), "4f 48 41 49");
+  // No stub runs on an ESP32-C2 v0.0 (ECO0), which esptool gives the ROM loader.
+  const eco0 = new Bench({ chip: "esp32c2", revision: "v0.0" });
+  uploadStub(eco0);
+  assertEquals([eco0.device.mode, eco0.device.log[0].includes("v1.x-v3.x, not v0.0")], [
+    "app",
+    true,
+  ]);
   const wrongEntry = new Bench({ chip: "esp32" });
   uploadProgram(wrongEntry, stubSegments(esp32), esp32.entry + 4);
   assertEquals(wrongEntry.device.mode, "app");
