@@ -196,7 +196,7 @@ export class SpiFlashPort {
     }
   }
 
-  /** 52h: the eight sectors of a 32 KiB half block, as one operation. */
+  /** 52h: the eight sectors of a 32 KiB half block (counted as eight sector erases). */
   #erase32k(addr: number): void {
     const f = this.flash;
     const first = addr - (addr % 0x8000);
