@@ -455,9 +455,11 @@ export class FlasherStubLoader {
     const z = f.inflater!;
     // Read through a function: TypeScript cannot see push() change the status.
     const status = () => z.status;
-    if (status() !== "more") return 0;
+    if (input.length === 0) return 0;
     let error = this.#conditionalErase();
     if (error) return error;
+    // tinfl answers a finished stream with DONE, a failed one with its failure, every time.
+    if (status() !== "more") return status() === "error" ? FlasherErr.INFLATE_ERROR : 0;
     for (let at = 0; at < input.length && status() === "more"; at += 256) {
       z.push(input.subarray(at, at + 256));
       while (f.outLength >= OUT_BUF) {

@@ -269,3 +269,27 @@ Deno.test("SLIP: esp-flasher-stub drops a frame with a bad escape or past its bu
   n.raw(new Uint8Array([0xc0]));
   assertEquals(read().slice(0, 11), "01 0a 02 00");
 });
+
+Deno.test("esp-flasher-stub compressed: a corrupt stream fails every later block; overflow hangs it", () => {
+  const image = firmware("bootloader_esp32c3.bin");
+  const z = new Uint8Array(deflateSync(image));
+  const b = flasher({ chip: "esp32c3" });
+  b.cmd(Op.FLASH_DEFL_BEGIN, words(image.length, 3, 0x1000, 0));
+  const corrupt = z.slice();
+  corrupt[2] = 0xff; // the first deflate block header
+  assertEquals(status(b.data(Op.FLASH_DEFL_DATA, 0, corrupt.subarray(0, 0x1000))[0]), "00 00");
+  // The inflate error answers the next block, which is not processed...
+  assertEquals(status(b.data(Op.FLASH_DEFL_DATA, 1, z.subarray(0x1000, 0x2000))[0]), "c7 00");
+  // ...and the one after fails again: the decompressor stays failed.
+  assertEquals(status(b.data(Op.FLASH_DEFL_DATA, 2, z.subarray(0x2000, 0x3000))[0]), "00 00");
+  assertEquals(b.one(Op.FLASH_DEFL_END, words(1)), reply(0x12, "c7 00"));
+  assertEquals(b.one(Op.FLASH_DEFL_END, words(1)), reply(0x12, "c0 00")); // output missing
+  // Output past the erased area (FLASH_DEFL_BEGIN announced 4 KiB, 12 KiB come out): the stub
+  // spins in its erase loop and never answers again.
+  const big = new Uint8Array(0x3000).fill(0x5a);
+  const h = flasher({ chip: "esp32c3" });
+  h.cmd(Op.FLASH_DEFL_BEGIN, words(0x1000, 1, 0x4000, 0x10000));
+  assertEquals(status(h.data(Op.FLASH_DEFL_DATA, 0, new Uint8Array(deflateSync(big)))[0]), "00 00");
+  assertEquals(h.cmd(Op.READ_REG, words(0x40001000)), []);
+  assertEquals(h.device.mode, "stub");
+});
