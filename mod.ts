@@ -126,11 +126,32 @@ export {
 export {
   type CommandRecord,
   type DeviceMode,
+  FlasherErr,
   RomErr,
   StubErr,
   VirtualDevice,
   type VirtualDeviceOptions,
 } from "./src/emulator/device.ts";
+export {
+  type ChipIdentity,
+  chipIdentity,
+  defaultRevision,
+  formatRevision,
+  parseRevision,
+  type Revision,
+  RevisionError,
+} from "./src/emulator/identity.ts";
+export {
+  KNOWN_STUBS,
+  type KnownStub,
+  knownStub,
+  ramDigest,
+  type RamSegment,
+  STUB_KINDS,
+  type StubKind,
+  type StubProgram,
+} from "./src/emulator/known_stubs.ts";
+export { type FlashCipher, FlashCrypt } from "./src/emulator/crypt.ts";
 export { type DeviceClock, ManualClock, SimClock } from "./src/emulator/clock.ts";
 export {
   DEFAULT_TIMING,
@@ -140,7 +161,7 @@ export {
   type TimingParams,
   uartMs,
 } from "./src/emulator/timing.ts";
-export { NorFlash } from "./src/emulator/flash.ts";
+export { type FlashChipOptions, NorFlash, winbondJedecId } from "./src/emulator/flash.ts";
 export { type FaultCounts, FaultModel, type FaultOptions } from "./src/emulator/faults.ts";
 export { memoryPort } from "./src/emulator/memory.ts";
 export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";

@@ -80,6 +80,8 @@ export interface RomCaps {
 
 /** Everything espdelta needs to know about one chip family. */
 export interface ChipInfo {
+  /** eFuse controller base address (ESP8266: OTP base). */
+  efuseBase: number;
   /** Flash size code (image header byte 3, high nibble) -> size in bytes, as the bootloader reads it. */
   flashSizes: Readonly<Record<number, number>>;
   /** Flash frequency name -> code (image header byte 3, low nibble). */
@@ -233,6 +235,7 @@ const FREQ_CLASSIC = { "40m": 0x0, "26m": 0x1, "20m": 0x2, "80m": 0xf };
 export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   esp8266: {
     name: "esp8266",
+    efuseBase: 0x3ff00050,
     flashSizes: ESP8266_SIZES,
     flashFreqs: FREQ_CLASSIC,
     displayName: "ESP8266",
@@ -259,6 +262,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32: {
     name: "esp32",
+    efuseBase: 0x3ff5a000,
     flashSizes: ESP32_SIZES,
     flashFreqs: FREQ_CLASSIC,
     displayName: "ESP32",
@@ -289,6 +293,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32s2: {
     name: "esp32s2",
+    efuseBase: 0x3f41a000,
     flashSizes: ESP32_SIZES,
     flashFreqs: FREQ_CLASSIC,
     displayName: "ESP32-S2",
@@ -306,6 +311,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32s3: {
     name: "esp32s3",
+    efuseBase: 0x60007000,
     flashSizes: ESP32_SIZES,
     flashFreqs: FREQ_CLASSIC,
     displayName: "ESP32-S3",
@@ -323,6 +329,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32c2: {
     name: "esp32c2",
+    efuseBase: 0x60008800,
     flashSizes: ESP32_SIZES,
     flashFreqs: { "30m": 0x0, "20m": 0x1, "15m": 0x2, "60m": 0xf },
     displayName: "ESP32-C2",
@@ -341,6 +348,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32c3: {
     name: "esp32c3",
+    efuseBase: 0x60008800,
     flashSizes: ESP32_SIZES,
     flashFreqs: FREQ_CLASSIC,
     displayName: "ESP32-C3",
@@ -358,6 +366,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32c5: {
     name: "esp32c5",
+    efuseBase: 0x600b4800,
     flashSizes: ESP32_SIZES,
     flashFreqs: { "40m": 0x0, "20m": 0x2, "80m": 0xf },
     displayName: "ESP32-C5",
@@ -375,6 +384,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32c6: {
     name: "esp32c6",
+    efuseBase: 0x600b0800,
     flashSizes: ESP32_SIZES,
     flashFreqs: { "40m": 0x0, "20m": 0x2, "80m": 0x0 },
     displayName: "ESP32-C6",
@@ -392,6 +402,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32h2: {
     name: "esp32h2",
+    efuseBase: 0x600b0800,
     flashSizes: ESP32_SIZES,
     flashFreqs: { "24m": 0x0, "16m": 0x1, "12m": 0x2, "48m": 0xf },
     displayName: "ESP32-H2",
@@ -409,6 +420,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
   },
   esp32p4: {
     name: "esp32p4",
+    efuseBase: 0x5012d000,
     flashSizes: ESP32_SIZES,
     flashFreqs: FREQ_CLASSIC,
     displayName: "ESP32-P4",

@@ -7,6 +7,8 @@
 
 import { type ChipName, CHIPS } from "../chips/chips.ts";
 import { VirtualDevice } from "../emulator/device.ts";
+import { parseRevision, type Revision, RevisionError } from "../emulator/identity.ts";
+import { STUB_KINDS, type StubKind } from "../emulator/known_stubs.ts";
 import { serveTcp } from "../emulator/tcp.ts";
 import { serveRfc2217 } from "../emulator/rfc2217_server.ts";
 import { servePty } from "../emulator/pty.ts";
@@ -37,12 +39,21 @@ export function register(program: Program, out: () => Output): void {
     .option("--pty", "create a pseudo-terminal and print its path")
     .option("--flash-file <file>", "load flash contents from FILE if it exists; save them on exit")
     .option("--seed <n>", "seed for the device's MAC", "1")
+    .option(
+      "--revision <vX.Y>",
+      "silicon revision (default: the part on sale, e.g. v3.1 for ESP32)",
+    )
+    .option(
+      "--stub-kind <kind>",
+      `run known flasher stubs as ${STUB_KINDS.join(" or ")} (default: each as itself)`,
+    )
     .addHelpText(
       "after",
       "\nExample:\n  espdelta --chip esp32 emulate --tcp 127.0.0.1:5555\n" +
         "  espdelta -p socket://127.0.0.1:5555 chip-id\n" +
         "  espdelta --chip esp32c3 emulate --rfc2217 127.0.0.1:4000\n" +
         "  espdelta -p rfc2217://127.0.0.1:4000 flash build/\n" +
+        "  espdelta --chip esp32c3 emulate --pty --revision v0.3\n" +
         "\nThe virtual chip boots what its flash holds: the ROM's messages, ESP-IDF's bootloader\n" +
         "and app logs, then 'I (<ms>) main: heartbeat <n>' every second. An app whose project\n" +
         "name or version contains 'espdelta-panic' panics and reboots (a reset loop).",
@@ -89,15 +100,37 @@ export function register(program: Program, out: () => Output): void {
           if (!(e instanceof Deno.errors.NotFound)) throw e;
         }
       }
-      const device = new VirtualDevice({
-        chip,
-        flashSize,
-        flash,
-        seed: Number(opts.seed),
-        // A board on an RFC 2217 port is powered with its BOOT button released.
-        bootMode: opts.rfc2217 ? "flash" : "download",
-        usbSerialJtag: opts.usbSerialJtag ?? false,
-      });
+      let revision: Revision | undefined;
+      try {
+        revision = opts.revision === undefined ? undefined : parseRevision(opts.revision);
+      } catch (e) {
+        if (e instanceof RevisionError) throw new UsageError(e.message);
+        throw e;
+      }
+      const stubKind = opts.stubKind as StubKind | undefined;
+      if (stubKind !== undefined && !STUB_KINDS.includes(stubKind)) {
+        throw new UsageError(
+          `invalid --stub-kind '${opts.stubKind}': use ${STUB_KINDS.join(" or ")}`,
+        );
+      }
+      let device: VirtualDevice;
+      try {
+        device = new VirtualDevice({
+          chip,
+          flashSize,
+          flash,
+          seed: Number(opts.seed),
+          revision,
+          stubKind,
+          // A board on an RFC 2217 port is powered with its BOOT button released.
+          bootMode: opts.rfc2217 ? "flash" : "download",
+          usbSerialJtag: opts.usbSerialJtag ?? false,
+          onLog: (line) => o.info(`device: ${line}`),
+        });
+      } catch (e) {
+        if (e instanceof RevisionError) throw new UsageError(e.message);
+        throw e;
+      }
       let close: () => Promise<void>;
       if (opts.rfc2217) {
         const m = /^(.*):(\d+)$/.exec(opts.rfc2217);

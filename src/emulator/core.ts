@@ -37,7 +37,11 @@ export interface DeviceCore {
   readonly romXtalHz: number;
   /** GET_SECURITY_INFO facts. */
   readonly security: SecurityFacts;
-  /** The flash-encryption engine, when a key is burned (undefined: encrypted writes fail). */
+  /**
+   * The flash-encryption engine: on the ESP32 always (blank eFuses give the
+   * all-zero key), elsewhere when a key is burned (undefined: encrypted
+   * writes fail).
+   */
   readonly crypt: FlashCrypt | undefined;
   /** True in Secure Download Mode (flags bit 2): the ROM takes only a few commands. */
   readonly secureDownload: boolean;
@@ -49,10 +53,16 @@ export interface DeviceCore {
   record(op: number, status: number): void;
   /** Runs `fn` once the reply being sent has left the UART. */
   afterReply(fn: () => void): void;
-  /** Notes that `length` bytes of RAM at `addr` were loaded completely. */
-  loaded(addr: number, length: number): void;
-  /** Jumps to RAM code at `entry`: the stub if inside a loaded segment, else user code. */
+  /** Stores a MEM_DATA block in RAM. */
+  ramWrite(addr: number, data: Uint8Array): void;
+  /**
+   * Jumps to RAM code at `entry`: a known flasher stub starts (it greets with
+   * OHAI and speaks its protocol), any other program runs and the loader
+   * protocol stops.
+   */
   jump(entry: number): void;
+  /** A line for the device's own log (what the chip did that the host cannot see). */
+  log(line: string): void;
   /** Software reset: prints the flash boot log and runs the app. */
   reboot(): void;
   /** Leaves the loader for the app in flash (no reset, nothing printed). */

@@ -6,11 +6,14 @@
  * from espdelta's client; the choices where the sources are silent are
  * written in rom.ts and stub.ts.
  *
- * Decision: the emulator cannot execute Xtensa or RISC-V code. A jump
- * (MEM_END) to an entry point inside a RAM segment uploaded in full starts
- * "the stub": the device sends the single unsolicited frame `OHAI` and from
- * then on speaks the legacy esptool flasher stub protocol. Any other entry
- * point starts user code: the device goes quiet (mode "app").
+ * Decision: the emulator cannot execute Xtensa or RISC-V code. It keeps what
+ * was uploaded to RAM and, on a jump (MEM_END), recognises the flasher stubs
+ * it knows by their contents (known_stubs.ts): a known stub built for this
+ * chip and revision, started at its entry point, sends the single
+ * unsolicited frame `OHAI` and from then on speaks its protocol (the
+ * esp-flasher-stub of esptool v5 and esptool-js 0.7.0, flasher_stub.ts, or
+ * the legacy stub, stub.ts). Any other program runs as user code: the loader
+ * protocol stops (mode "app") and the device's own log says why.
  *
  * Every byte the device sends goes through one place (#transmit), tagged
  * with the UART rate it is sent at; time comes from an injected clock. The
@@ -19,24 +22,37 @@
  * @module
  */
 
-import { type ChipInfo, type ChipName, CHIPS, flashEncryptionOn } from "../chips/chips.ts";
+import { type ChipInfo, type ChipName, CHIPS } from "../chips/chips.ts";
 import { Op, opName, STUB_GREETING } from "../protocol/opcodes.ts";
 import { slipEncode } from "../protocol/slip.ts";
 import { bootText, type ResetCause } from "./boot_text.ts";
 import { FlashBoot } from "./flash_boot.ts";
 import { type DeviceClock, realClock } from "./clock.ts";
 import type { DeviceCore, SecurityFacts } from "./core.ts";
-import { NorFlash } from "./flash.ts";
+import { NorFlash, winbondJedecId } from "./flash.ts";
 import { FlashBus } from "./flash_bus.ts";
-import { Registers } from "./registers.ts";
+import { type EfuseSecurity, Registers } from "./registers.ts";
 import { RomLoader } from "./rom.ts";
 import { StubLoader } from "./stub.ts";
+import { FlasherStubLoader } from "./flasher_stub.ts";
 import { garble, sameRate } from "./uart.ts";
 import { FaultModel, type FaultOptions } from "./faults.ts";
-import { FlashCrypt } from "./crypt.ts";
+import type { FlashCrypt } from "./crypt.ts";
+import {
+  type ChipIdentity,
+  chipIdentity,
+  formatRevision,
+  parseRevision,
+  type Revision,
+} from "./identity.ts";
+import { KNOWN_STUBS, type KnownStub, ramDigest, type StubKind } from "./known_stubs.ts";
+import { RamImage } from "./ram.ts";
+import { SpiFlashPort } from "./spi_flash.ts";
+import { chipSecurity } from "./security.ts";
 
 export { RomErr } from "./rom.ts";
 export { StubErr } from "./stub.ts";
+export { FlasherErr } from "./flasher_stub.ts";
 
 /** What the chip is running: the ROM download loader, the flasher stub, or anything else. */
 export type DeviceMode = "rom" | "stub" | "app";
@@ -55,6 +71,19 @@ export interface VirtualDeviceOptions {
   seed?: number;
   /** Flash JEDEC id as W0 holds it (default Winbond: 0xEF, 0x40, capacity code of flashSize). */
   jedecId?: number;
+  /** Non-volatile flash status registers 1-3 at power-on (default 00 02 60; flash.ts). */
+  flashStatus?: number[];
+  /**
+   * Silicon revision, "v3.1" or {major, minor} (default: the part on sale,
+   * identity.ts); written into the eFuse fields esptool reads.
+   */
+  revision?: string | Revision;
+  /** Run every known stub as this kind instead of its own (default: each its own). */
+  stubKind?: StubKind;
+  /** More programs to run as flasher stubs, beside the known ones (known_stubs.ts). */
+  knownStubs?: KnownStub[];
+  /** Called with each line of the device's own log (also kept in {@link VirtualDevice.log}). */
+  onLog?: (line: string) => void;
   /** State at power-on (default "download"). */
   bootMode?: "download" | "flash";
   /**
@@ -75,9 +104,13 @@ export interface VirtualDeviceOptions {
   securityFlags?: number;
   /** FLASH_CRYPT_CNT eFuse value (default 0: encryption off). */
   flashCryptCnt?: number;
-  /** Key purpose bytes of GET_SECURITY_INFO (default all 0). */
+  /**
+   * The seven key purpose bytes of GET_SECURITY_INFO (default: KEY0/KEY1 as
+   * the burned flash encryption key needs them, and the seventh byte as the
+   * chip's ROM reports it, identity.ts).
+   */
   keyPurposes?: number[];
-  /** ECO / API version word of GET_SECURITY_INFO (default 0). */
+  /** ECO / API version word of GET_SECURITY_INFO (default: the chip's, identity.ts). */
   ecoVersion?: number;
   /** Delay between EN release and the chip sampling its boot pin, in ms (the RC on EN; default 5). */
   enDelayMs?: number;
@@ -92,14 +125,18 @@ export interface VirtualDeviceOptions {
    * latched at the last power-on, EN or RTC watchdog reset say.
    */
   usbSerialJtag?: boolean;
-  /** Chip revision the second-stage bootloader reports, major * 100 + minor (default 0: v0.0). */
-  chipRevision?: number;
   /**
-   * Flash-encryption key (16 bytes) of the chip's engine. Default: one derived
-   * from `seed` when `flashCryptCnt` has an odd number of bits set (encryption
-   * on), else none (encrypted writes fail). It is never sent to the host.
+   * Flash-encryption key of the chip's engine (crypt.ts): 32 bytes on the
+   * ESP32 (AES-256); 32 (XTS-AES-128) on the S2, S3, C3, C5, C6, H2 and P4,
+   * or 64 (XTS-AES-256) on the S2, S3, C5 and P4; 16 or 32 on the C2.
+   * Default: one derived from `seed` when `flashCryptCnt` has an odd number
+   * of bits set (encryption on); else none, which on the ESP32 means the
+   * all-zero key of blank eFuses and elsewhere that encrypted writes fail.
+   * It is never sent to the host.
    */
   flashEncryptionKey?: Uint8Array;
+  /** ESP32 FLASH_CRYPT_CONFIG (default 0xF with a key, 0 on blank eFuses). */
+  flashCryptConfig?: number;
 }
 
 /** One handled command, for tests. */
@@ -130,17 +167,11 @@ function defaultMac(seed: number): number[] {
   return [0x24, 0x0a, 0xc4, (s >>> 16) & 0xff, (s >>> 8) & 0xff, s & 0xff];
 }
 
-/** Winbond-style JEDEC id (manufacturer 0xEF, type 0x40) for a flash of `size` bytes. */
-function jedecFor(size: number): number {
-  const capacity = 0x12 + Math.max(0, Math.round(Math.log2(size / (256 * KB))));
-  return (capacity << 16) | (0x40 << 8) | 0xef;
-}
-
-/** A 16-byte key from the seed (a virtual chip's burned key). */
-function deriveKey(seed: number): Uint8Array {
-  const key = new Uint8Array(16);
-  let s = Math.imul(seed >>> 0, 0x9e3779b1) >>> 0 || 1;
-  for (let i = 0; i < 16; i++) {
+/** `length` pseudo-random bytes from the seed and a salt (a burned key, the flash's unique id). */
+function seededBytes(seed: number, length: number, salt = 0): Uint8Array {
+  const key = new Uint8Array(length);
+  let s = (Math.imul(seed >>> 0, 0x9e3779b1) ^ salt) >>> 0 || 1;
+  for (let i = 0; i < length; i++) {
     s ^= s << 13;
     s ^= s >>> 17;
     s ^= s << 5;
@@ -153,7 +184,11 @@ function defaultXtal(chip: ChipName): number {
   return chip === "esp8266" ? 26_000_000 : chip === "esp32h2" ? 32_000_000 : 40_000_000;
 }
 
-/** SLIP receiver as the stub's `SLIP_recv_byte` works (the ROM is assumed alike). */
+/**
+ * SLIP receiver as the legacy stub's `SLIP_recv_byte` works (the ROM is
+ * assumed alike), or, `strict`, as esp-flasher-stub's `slip_recv_byte`: an
+ * invalid escape or a frame past the buffer drops the frame.
+ */
 class SlipReceiver {
   #state: "idle" | "frame" | "escape" = "idle";
   #buf: number[] = [];
@@ -163,8 +198,16 @@ class SlipReceiver {
     this.#buf = [];
   }
 
-  /** Feeds bytes; `limit` cuts a frame at that length, the rest starting a new one. */
-  push(bytes: Uint8Array, limit: () => number, deliver: (frame: Uint8Array) => void): void {
+  /**
+   * Feeds bytes; `limit` cuts a frame at that length, the rest starting a
+   * new one (strict: a longer frame is dropped).
+   */
+  push(
+    bytes: Uint8Array,
+    limit: () => number,
+    deliver: (frame: Uint8Array) => void,
+    strict: () => boolean = () => false,
+  ): void {
     for (const b of bytes) {
       if (b === 0xc0) {
         if (this.#state === "idle") {
@@ -180,10 +223,14 @@ class SlipReceiver {
       if (this.#state === "idle") continue; // noise between frames
       let out = -1;
       if (this.#state === "escape") {
-        // An invalid escape drops the byte and stays escaping, as the stub does.
+        // An invalid escape drops the byte and stays escaping, as the legacy stub does.
         if (b === 0xdc) out = 0xc0;
         else if (b === 0xdd) out = 0xdb;
         if (out >= 0) this.#state = "frame";
+        else if (strict()) {
+          this.reset();
+          continue;
+        }
       } else if (b === 0xdb) {
         this.#state = "escape";
       } else {
@@ -191,7 +238,9 @@ class SlipReceiver {
       }
       if (out < 0) continue;
       this.#buf.push(out);
-      if (this.#buf.length >= limit()) {
+      if (strict()) {
+        if (this.#buf.length > limit()) this.reset();
+      } else if (this.#buf.length >= limit()) {
         deliver(new Uint8Array(this.#buf));
         this.#buf = [];
       }
@@ -205,32 +254,40 @@ export class VirtualDevice {
   readonly chip: ChipInfo;
   /** The flash chip. */
   readonly flash: NorFlash;
+  /** Revision, package and the ROM facts that go with them. */
+  readonly identity: ChipIdentity;
   /** Every command handled, in order. */
   readonly commandLog: CommandRecord[] = [];
+  /** The device's own log: what the chip did that the host cannot see (never sent). */
+  readonly log: string[] = [];
   #faults: FaultModel;
   readonly #bus: FlashBus;
+  readonly #spiFlash: SpiFlashPort;
   readonly #clock: DeviceClock;
   readonly #mac: number[];
-  readonly #jedecId: number;
   readonly #xtalHz: number;
   readonly #romXtalEstimateHz: number;
   readonly #security: SecurityFacts;
+  readonly #efuseSecurity: EfuseSecurity;
   readonly #enDelayMs: number;
   readonly #crypt: FlashCrypt | undefined;
+  readonly #knownStubs: readonly KnownStub[];
+  readonly #stubKind: StubKind | undefined;
+  readonly #onLog: ((line: string) => void) | undefined;
   readonly #receiver = new SlipReceiver();
   #regs: Registers;
   #baud = 115200;
   #autobaud = true;
   #mode: DeviceMode = "rom";
-  #program: RomLoader | StubLoader | undefined;
-  #segments: { addr: number; length: number }[] = [];
+  #program: RomLoader | StubLoader | FlasherStubLoader | undefined;
+  #runningStub: StubKind | undefined;
+  readonly #ram = new RamImage();
   #after: (() => void)[] = [];
   #tx: TransmitListener = () => {};
   #lines = { dtr: false, rts: false };
   /** The straps as latched at the last power-on, EN or RTC watchdog reset. */
   #strap: "download" | "flash" = "download";
   readonly #usbJtag: boolean;
-  readonly #chipRevision: number;
   #run: FlashBoot | undefined;
   #inReset = false;
   #cancelEnTimer: (() => void) | undefined;
@@ -251,32 +308,37 @@ export class VirtualDevice {
     if (!chip) throw new RangeError(`unknown chip ${options.chip}`);
     this.chip = chip;
     const size = options.flashSize ?? 4 * 1024 * KB;
-    this.flash = new NorFlash(size, options.flash);
+    const seed = options.seed ?? 1;
+    const revision = typeof options.revision === "string"
+      ? parseRevision(options.revision)
+      : options.revision;
+    this.identity = chipIdentity(chip.name, revision);
+    this.flash = new NorFlash(size, options.flash, {
+      jedecId: options.jedecId ?? winbondJedecId(size),
+      uniqueId: seededBytes(seed, 8, 0x4b),
+      status: options.flashStatus,
+    });
     this.#bus = new FlashBus(this.flash);
+    this.#spiFlash = new SpiFlashPort(this.flash);
     this.#clock = options.clock ?? realClock;
-    this.#mac = options.mac ?? defaultMac(options.seed ?? 1);
+    this.#mac = options.mac ?? defaultMac(seed);
     if (this.#mac.length !== 6 || this.#mac.some((b) => !(b >= 0 && b <= 255))) {
       throw new RangeError(`mac must be 6 bytes, got ${JSON.stringify(this.#mac)}`);
     }
-    this.#jedecId = options.jedecId ?? jedecFor(size);
     this.#xtalHz = options.xtalHz ?? defaultXtal(chip.name);
     this.#romXtalEstimateHz = options.romXtalEstimateHz ?? this.#xtalHz;
-    this.#security = {
-      flags: options.securityFlags ?? 0,
-      flashCryptCnt: options.flashCryptCnt ?? 0,
-      keyPurposes: options.keyPurposes ?? [0, 0, 0, 0, 0, 0, 0],
-      ecoVersion: options.ecoVersion ?? 0,
-    };
+    const security = chipSecurity(chip, this.identity, options, (n) => seededBytes(seed, n));
+    this.#security = security.facts;
+    this.#efuseSecurity = security.efuse;
+    this.#crypt = security.crypt;
     this.#enDelayMs = options.enDelayMs ?? 5;
     this.#usbJtag = options.usbSerialJtag ?? false;
     if (this.#usbJtag && !USB_SERIAL_JTAG.has(chip.name)) {
       throw new RangeError(`${chip.displayName} has no USB-Serial/JTAG port`);
     }
-    this.#chipRevision = options.chipRevision ?? 0;
-    const encryptionOn = flashEncryptionOn(this.#security.flashCryptCnt);
-    const key = options.flashEncryptionKey ??
-      (encryptionOn ? deriveKey(options.seed ?? 1) : undefined);
-    this.#crypt = key ? new FlashCrypt(key) : undefined;
+    this.#knownStubs = [...KNOWN_STUBS, ...(options.knownStubs ?? [])];
+    this.#stubKind = options.stubKind;
+    this.#onLog = options.onLog;
     this.#faults = new FaultModel(options.faults ?? {});
     this.#regs = this.#newRegisters();
     this.#core = this.#makeCore();
@@ -327,6 +389,7 @@ export class VirtualDevice {
     this.dispose();
     this.#inReset = false;
     this.#strap = bootMode;
+    this.flash.powerOn();
     this.#boot(bootMode, "poweron");
   }
 
@@ -412,6 +475,7 @@ export class VirtualDevice {
       else bytes = garble(bytes);
     }
     if (this.#mode === "app" || !this.#program) return;
+    const strict = () => this.#program instanceof FlasherStubLoader;
     this.#receiver.push(bytes, () => this.#program?.frameLimit ?? Infinity, (frame) => {
       const program = this.#program;
       if (!program || this.#mode === "app") return; // the code jumped away: nobody listens
@@ -427,7 +491,7 @@ export class VirtualDevice {
         this.#muted = false;
         this.#faultReset();
       }
-    });
+    }, strict);
   }
 
   /** Applies the fault model to a command frame; says whether the chip resets on it. */
@@ -460,11 +524,12 @@ export class VirtualDevice {
   #newRegisters(): Registers {
     return new Registers(this.chip, {
       mac: this.#mac,
-      jedecId: this.#jedecId,
       xtalHz: this.#xtalHz,
       romXtalEstimateHz: this.#romXtalEstimateHz,
       onWatchdog: (ticks) => this.#armWatchdog(ticks),
-      flashCryptCnt: this.#security.flashCryptCnt,
+      flash: this.#spiFlash,
+      identity: this.identity,
+      security: this.#efuseSecurity,
     });
   }
 
@@ -509,8 +574,9 @@ export class VirtualDevice {
       sendPacket: (packet) => this.#transmit(slipEncode(packet)),
       record: (op, status) => this.commandLog.push({ op, status }),
       afterReply: (fn) => this.#after.push(fn),
-      loaded: (addr, length) => this.#segments.push({ addr, length }),
+      ramWrite: (addr, data) => this.#ram.write(addr, data),
       jump: (entry) => this.#jump(entry),
+      log: (line) => this.#log(line),
       reboot: () => this.#reset("software"),
       runApp: () => this.#runFromFlash(0),
       setBaud: (baud) => this.#setBaud(baud),
@@ -550,7 +616,7 @@ export class VirtualDevice {
     this.#cancelWdt = undefined;
     this.#receiver.reset();
     this.#after = [];
-    this.#segments = [];
+    this.#ram.clear();
     this.#regs = this.#newRegisters();
     this.#bus.limit = this.flash.size;
     const secureDownload = (this.#security.flags & 4) !== 0 &&
@@ -579,7 +645,7 @@ export class VirtualDevice {
       chip: this.chip,
       read: (offset, length) => this.#readFlash(offset, length),
       clock: this.#clock,
-      chipRevision: this.#chipRevision,
+      chipRevision: this.identity.revision.major * 100 + this.identity.revision.minor,
       transmit: (text) => this.#transmit(encoder.encode(text)),
       reset: (cause) => this.#reset(cause),
     });
@@ -595,20 +661,67 @@ export class VirtualDevice {
     return out;
   }
 
-  #enter(mode: DeviceMode): void {
+  #enter(mode: DeviceMode, kind?: StubKind): void {
     this.#mode = mode;
+    this.#runningStub = mode === "stub" ? kind : undefined;
     this.#receiver.reset();
     this.#program = mode === "rom"
       ? new RomLoader(this.#core)
       : mode === "stub"
-      ? new StubLoader(this.#core)
+      ? (kind === "legacy" ? new StubLoader(this.#core) : new FlasherStubLoader(this.#core))
       : undefined;
   }
 
+  /** The kind of flasher stub running (undefined unless mode is "stub"). */
+  get stubKind(): StubKind | undefined {
+    return this.#mode === "stub" ? this.#runningStub : undefined;
+  }
+
+  #log(line: string): void {
+    this.log.push(line);
+    this.#onLog?.(line);
+  }
+
+  /**
+   * The uploaded program starts at `entry`. A known stub for this chip and
+   * revision, entered at its entry point, greets and serves; anything else
+   * runs as user code and the loader protocol stops.
+   */
   #jump(entry: number): void {
-    const inside = this.#segments.some((s) => entry >= s.addr && entry < s.addr + s.length);
-    if (!inside) return this.#enter("app");
-    this.#enter("stub");
+    const hex = (n: number) => `0x${n.toString(16).padStart(8, "0")}`;
+    // The program is what was uploaded since the last one started.
+    const segments = this.#ram.segments();
+    const size = this.#ram.size;
+    this.#ram.clear();
+    const digest = ramDigest(segments);
+    const known = this.#knownStubs.find((k) => k.digest === digest);
+    const where = `${size} bytes in ${segments.length} segment(s), sha256 ${digest.slice(0, 16)}`;
+    const stop = (why: string) => {
+      this.#log(
+        `RAM program at ${hex(entry)} (${where}) ${why}; it runs and the loader protocol stops`,
+      );
+      this.#enter("app");
+    };
+    if (!known) return stop("is not a flasher stub this device knows");
+    const r = this.identity.revision;
+    if (known.chip !== this.chip.name) {
+      return stop(
+        `is ${known.name} for ${known.chip}, which cannot run on ${this.chip.displayName}`,
+      );
+    }
+    if (known.majors && (r.major < known.majors[0] || r.major > known.majors[1])) {
+      return stop(
+        `is ${known.name} for revisions v${known.majors[0]}.x-v${known.majors[1]}.x, not ${
+          formatRevision(r)
+        }`,
+      );
+    }
+    if (entry !== known.entry) {
+      return stop(`is ${known.name}, entered at ${hex(entry)} instead of ${hex(known.entry)}`);
+    }
+    const kind = this.#stubKind ?? known.kind;
+    this.#log(`${known.name} started${kind === known.kind ? "" : `, run as the ${kind} stub`}`);
+    this.#enter("stub", kind);
     this.#transmit(slipEncode(STUB_GREETING));
   }
 }

@@ -97,6 +97,8 @@ interface FlashOp {
   broken?: number;
   /** Written through the flash-encryption engine. */
   encrypted: boolean;
+  /** Encrypted and compressed: inflated bytes waiting for a whole engine block. */
+  pending?: Uint8Array;
 }
 
 interface MemOp {
@@ -211,6 +213,7 @@ export class RomLoader {
       case Op.SPI_ATTACH:
         if (len !== 8) return fail(RomErr.INVALID_FORMAT);
         this.#attached = true;
+        this.#core.regs.attach();
         return ok();
       case Op.SPI_SET_PARAMS:
         if (len !== 24) return fail(RomErr.INVALID_FORMAT);
@@ -308,9 +311,9 @@ export class RomLoader {
     const seq = readU32(data, 4);
     if (block.length > mem.blockSize || seq !== mem.seq) return fail(RomErr.INVALID_FORMAT);
     if (mem.received + block.length > mem.size) return fail(RomErr.RAM_SIZE);
+    this.#core.ramWrite(mem.addr + mem.received, block);
     mem.received += block.length;
     mem.seq++;
-    if (mem.received === mem.size) this.#core.loaded(mem.addr, mem.size);
     this.#reply(Op.MEM_DATA, new Uint8Array(), 0);
   }
 
@@ -347,7 +350,10 @@ export class RomLoader {
     const rom = this.#core.chip.rom;
     if (data.length !== (rom.beginEncryptedWord ? 20 : 16)) return fail(RomErr.INVALID_FORMAT);
     // The ESP8266 ROM attaches the flash here; later ROMs need SPI_ATTACH first.
-    if (!rom.spiAttach) this.#attached = true;
+    if (!rom.spiAttach) {
+      this.#attached = true;
+      this.#core.regs.attach();
+    }
     if (!this.#attached) return fail(RomErr.FAILED);
     const [size, blocks, blockSize, offset] = [0, 4, 8, 12].map((o) => readU32(data, o));
     const encrypted = rom.beginEncryptedWord ? readU32(data, 16) : 0;
@@ -403,14 +409,41 @@ export class RomLoader {
     this.#reply(op, new Uint8Array(), 0);
   }
 
-  /** Writes (through the encryption engine when asked) and reads back; an error code or 0. */
+  /**
+   * Writes (through the encryption engine when asked, which takes whole
+   * 16-byte blocks, 32 on the ESP32) and reads back; an error code or 0.
+   */
   #program(addr: number, plain: Uint8Array, encrypted = false): number {
     const bus = this.#core.bus;
     if (!bus.fits(addr, plain.length)) return RomErr.FLASH_WRITE;
+    const align = this.#core.chip.encryptionBlock ?? 16;
+    if (encrypted && (addr % align !== 0 || plain.length % align !== 0)) return RomErr.FLASH_WRITE;
     const bytes = encrypted ? this.#core.crypt!.apply(addr, plain) : plain;
     bus.write(addr, bytes);
     // The ROM compares the 8-bit checksum of what it reads back with the data's.
     return checksum(bus.read(addr, bytes.length)) === checksum(bytes) ? 0 : RomErr.FLASH_WRITE;
+  }
+
+  /**
+   * Programs inflated bytes; an encrypted stream goes to the engine in whole
+   * blocks, the remainder held until more arrives or the stream ends.
+   */
+  #emit(f: FlashOp, chunk: Uint8Array, end: boolean): void {
+    let bytes = chunk;
+    if (f.encrypted) {
+      const held = f.pending ?? new Uint8Array();
+      const all = new Uint8Array(held.length + chunk.length);
+      all.set(held);
+      all.set(chunk, held.length);
+      const align = this.#core.chip.encryptionBlock ?? 16;
+      const n = end ? all.length : all.length - (all.length % align);
+      bytes = all.subarray(0, n);
+      f.pending = all.slice(n);
+    }
+    if (bytes.length === 0) return;
+    const error = this.#program(f.offset + f.out, bytes, f.encrypted);
+    f.out += bytes.length;
+    if (error) f.broken = error;
   }
 
   #inflate(f: FlashOp, block: Uint8Array): number {
@@ -418,18 +451,17 @@ export class RomLoader {
     if (!f.inflater) {
       f.inflater = new ZlibInflater((chunk) => {
         if (f.broken) return;
-        if (f.out + chunk.length > f.size) {
+        if (f.out + (f.pending?.length ?? 0) + chunk.length > f.size) {
           f.broken = RomErr.INFLATE;
           return;
         }
-        const error = this.#program(f.offset + f.out, chunk, f.encrypted);
-        f.out += chunk.length;
-        if (error) f.broken = error;
+        this.#emit(f, chunk, false);
       });
     }
     const z = f.inflater;
     if (z.status === "done") f.broken = RomErr.INFLATE; // data after the end of the stream
     else z.push(block);
+    if (!f.broken && z.status === "done") this.#emit(f, new Uint8Array(), true);
     if (!f.broken && z.status === "error") {
       f.broken = z.failure === "adler" ? RomErr.ADLER : RomErr.INFLATE;
     }

@@ -1,6 +1,7 @@
 /**
  * The legacy esptool flasher stub (esptool-legacy-flasher-stub v1.10/1.11,
- * the stub of esptool v4.x and esptool-js 0.7), modelled from its C source:
+ * the stub of esptool v4.x, kept as set 1 in esptool v5; known_stubs.ts
+ * lists the binaries), modelled from its C source:
  * `stub_flasher.c` (command loop), `stub_write_flash.c` (just-in-time erase,
  * deferred errors, streaming inflate), `stub_commands.c` (erase, MD5, read).
  *
@@ -113,6 +114,7 @@ export class StubLoader {
   /** The stub just started: it has attached the flash and set a 16 MiB (or 64 MiB) size. */
   constructor(core: DeviceCore) {
     this.#core = core;
+    core.regs.attach();
     const large = ["esp32s3", "esp32p4", "esp32c5"].includes(core.chip.name);
     core.bus.limit = (large ? 64 : 16) * 1024 * 1024;
   }
@@ -376,7 +378,9 @@ export class StubLoader {
     if (length === 0) return;
     const crypt = this.#core.crypt;
     const bus = this.#core.bus;
-    if (encrypt && !crypt) {
+    const align = this.#core.chip.encryptionBlock ?? 16;
+    // SPI_Encrypt_Write takes whole engine blocks (32 bytes on the ESP32, 16 later).
+    if (encrypt && (!crypt || fs.nextWrite % align !== 0 || length % align !== 0)) {
       fs.lastError = StubErr.FAILED_SPI_OP;
     } else {
       const lastSector = Math.floor((fs.nextWrite + length) / SECTOR);
@@ -472,8 +476,8 @@ export class StubLoader {
     // A negative length is a huge unsigned one in the stub.
     if (length < 0 || length > mem.remaining) return StubErr.TOO_MUCH_DATA;
     if (length % 4 !== 0) return StubErr.BAD_DATA_LEN;
+    if (mem.active) this.#core.ramWrite(mem.addr + mem.size - mem.remaining, bytes);
     mem.remaining -= bytes.length;
-    if (mem.active && mem.remaining === 0 && length > 0) this.#core.loaded(mem.addr, mem.size);
     return 0;
   }
 

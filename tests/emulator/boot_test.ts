@@ -62,7 +62,7 @@ const ESP32_BOOTLOADER = [
   G("I (55) boot: ESP-IDF v5.2-dev-254-g1950b15 2nd stage bootloader"),
   G("I (61) boot: compile time Apr 25 2023 00:13:32"),
   G("I (66) boot: Multicore bootloader"),
-  G("I (70) boot: chip revision: v0.0"),
+  G("I (70) boot: chip revision: v3.1"),
   G("I (74) boot.esp32: SPI Speed      : 40MHz"),
   G("I (79) boot.esp32: SPI Mode       : DOUT"),
   G("I (84) boot.esp32: SPI Flash Size : 2MB"),

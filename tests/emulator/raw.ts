@@ -11,6 +11,40 @@ import { checksum, encodeCommand, encodeDataPayload } from "../../src/protocol/p
 import { words } from "../../src/protocol/bytes.ts";
 import { Op, SYNC_PAYLOAD } from "../../src/protocol/opcodes.ts";
 import { createHash } from "node:crypto";
+import type { ChipName } from "../../src/chips/chips.ts";
+import esp8266Stub from "npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp8266.json" with {
+  type: "json",
+};
+import esp32Stub from "npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32.json" with {
+  type: "json",
+};
+import esp32s2Stub from "npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32s2.json" with {
+  type: "json",
+};
+import esp32s3Stub from "npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32s3.json" with {
+  type: "json",
+};
+import esp32c2Stub from "npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32c2.json" with {
+  type: "json",
+};
+import esp32c3Stub from "npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32c3.json" with {
+  type: "json",
+};
+import esp32c5Stub from "npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32c5.json" with {
+  type: "json",
+};
+import esp32c6Stub from "npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32c6.json" with {
+  type: "json",
+};
+import esp32h2Stub from "npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32h2.json" with {
+  type: "json",
+};
+import esp32p4Stub from "npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32p4.json" with {
+  type: "json",
+};
+import esp32p4rev1Stub from "npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32p4-rev1.json" with {
+  type: "json",
+};
 
 /** A device plus a capture of every frame and every text byte it sends. */
 export class Bench {
@@ -77,22 +111,76 @@ export function range(first: number, count: number): number[] {
   return Array.from({ length: count }, (_, i) => first + i);
 }
 
+/** A stub file as esptool ships it: base64 text and data with their load addresses. */
+export interface StubJson {
+  entry: number;
+  text: string;
+  text_start: number;
+  data: string;
+  data_start: number;
+}
+
+const STUBS: Record<string, StubJson> = {
+  esp8266: esp8266Stub,
+  esp32: esp32Stub,
+  esp32s2: esp32s2Stub,
+  esp32s3: esp32s3Stub,
+  esp32c2: esp32c2Stub,
+  esp32c3: esp32c3Stub,
+  esp32c5: esp32c5Stub,
+  esp32c6: esp32c6Stub,
+  esp32h2: esp32h2Stub,
+  esp32p4: esp32p4Stub,
+  "esp32p4-rev1": esp32p4rev1Stub,
+};
+
+/** esptool-js 0.7.0's stub for `chip` (the ESP32-P4's rev1 build below v3). */
+export function stubJson(chip: ChipName, major = 3): StubJson {
+  return STUBS[chip === "esp32p4" && major < 3 ? "esp32p4-rev1" : chip];
+}
+
+const b64 = (s: string) => Uint8Array.from(atob(s), (c) => c.charCodeAt(0));
+
+/** A stub file's RAM segments, text first. */
+export function stubSegments(stub: StubJson): { addr: number; data: Uint8Array }[] {
+  return [
+    { addr: stub.text_start, data: b64(stub.text) },
+    { addr: stub.data_start, data: b64(stub.data) },
+  ];
+}
+
 /**
- * Uploads a small synthetic two-segment "stub" (text and data) through the
- * ROM and starts it, as esptool's run_stub does; returns the frames of
- * MEM_END (its reply, then the greeting).
+ * Uploads `segments` through the ROM (or a stub) with MEM_BEGIN / MEM_DATA
+ * in 0x1800-byte blocks, as esptool's run_stub does, and starts `entry`;
+ * returns the frames of MEM_END (its reply, then the greeting if any).
  */
-export function uploadStub(b: Bench, textStart = 0x40090000, entry = textStart + 0x10) {
-  const text = new Uint8Array(0x2000).map((_, i) => (i * 7) & 0xff);
-  const data = new Uint8Array(0x300).map((_, i) => (i * 3) & 0xff);
-  for (const [seg, addr] of [[text, textStart], [data, 0x3ffe0000]] as const) {
-    const blocks = Math.ceil(seg.length / 0x1800);
-    b.cmd(Op.MEM_BEGIN, words(seg.length, blocks, 0x1800, addr));
+export function uploadProgram(
+  b: Bench,
+  segments: { addr: number; data: Uint8Array }[],
+  entry: number,
+): Uint8Array[] {
+  for (const { addr, data } of segments) {
+    const blocks = Math.ceil(data.length / 0x1800);
+    b.cmd(Op.MEM_BEGIN, words(data.length, blocks, 0x1800, addr));
     for (let i = 0; i < blocks; i++) {
-      b.data(Op.MEM_DATA, i, seg.subarray(i * 0x1800, (i + 1) * 0x1800));
+      b.data(Op.MEM_DATA, i, data.subarray(i * 0x1800, (i + 1) * 0x1800));
     }
   }
   return b.cmd(Op.MEM_END, words(0, entry));
+}
+
+/** Uploads and starts esptool-js 0.7.0's stub for the bench's chip and revision. */
+export function uploadStub(b: Bench): Uint8Array[] {
+  const stub = stubJson(b.device.chip.name, b.device.identity.revision.major);
+  return uploadProgram(b, stubSegments(stub), stub.entry);
+}
+
+/** A program no device knows: two segments of filler, entered at its first byte. */
+export function unknownProgram(textStart = 0x40090000): { addr: number; data: Uint8Array }[] {
+  return [
+    { addr: textStart, data: new Uint8Array(0x2000).map((_, i) => (i * 7) & 0xff) },
+    { addr: 0x3ffe0000, data: new Uint8Array(0x300).map((_, i) => (i * 3) & 0xff) },
+  ];
 }
 
 /** A bench whose ROM has synced and attached the flash (where the chip needs SPI_ATTACH). */
@@ -103,7 +191,10 @@ export function romBench(options: VirtualDeviceOptions): Bench {
   return b;
 }
 
-/** A bench running the stub. */
+/**
+ * A bench running esptool-js 0.7.0's stub: the esp-flasher-stub kind unless
+ * `options.stubKind` says otherwise.
+ */
 export function stubBench(options: VirtualDeviceOptions): Bench {
   const b = new Bench(options);
   const out = uploadStub(b);

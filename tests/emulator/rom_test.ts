@@ -1,6 +1,17 @@
 import { assertEquals, assertOk } from "../assert.ts";
 import { deflateSync } from "node:zlib";
-import { Bench, firmware, hexOf, md5hex, range, romBench, uploadStub, words } from "./raw.ts";
+import {
+  Bench,
+  firmware,
+  hexOf,
+  md5hex,
+  range,
+  romBench,
+  unknownProgram,
+  uploadProgram,
+  uploadStub,
+  words,
+} from "./raw.ts";
 import { CHIP_NAMES, CHIPS, macFromWords } from "../../src/chips/chips.ts";
 import { Op, SYNC_PAYLOAD } from "../../src/protocol/opcodes.ts";
 import { slipEncode } from "../../src/protocol/slip.ts";
@@ -67,14 +78,28 @@ Deno.test("GET_SECURITY_INFO: unsupported on ESP8266/ESP32, 12 bytes on S2, 20 w
       .map(hexOf);
   assertEquals(replies("esp8266"), ["01 14 02 00 07 07 12 20 01 05"]);
   assertEquals(replies("esp32"), ["01 14 04 00 07 07 12 20 01 05 00 00"]);
+  // Encryption on: a key is burned, KEY0 with purpose XTS_AES_128_KEY (4).
   assertEquals(replies("esp32s2"), [
-    "01 14 10 00 07 07 12 20 05 00 00 00 01 00 00 00 00 00 00 00 00 00 00 00",
+    "01 14 10 00 07 07 12 20 05 00 00 00 01 04 00 00 00 00 00 00 00 00 00 00",
   ]);
+  // The seventh key purpose byte and the API version as real chips report them
+  // (get-security-info of C3 v0.4, S3 v0.2, C5 v1.0, C6, H2; 0 where unobserved).
+  const seventh: Record<string, [string, string]> = {
+    esp32s3: ["0c", "00"],
+    esp32c2: ["00", "00"],
+    esp32c3: ["0c", "03"],
+    esp32c5: ["13", "02"],
+    esp32c6: ["0c", "00"],
+    esp32h2: ["0c", "00"],
+    esp32p4: ["00", "00"],
+  };
   for (const chip of CHIP_NAMES.filter((c) => CHIPS[c].rom.securityInfo === "full")) {
     const id = CHIPS[chip].imageChipId!.toString(16).padStart(2, "0");
+    const key0 = chip === "esp32c2" ? "00" : "04"; // the C2 has no key purposes
+    const [p6, api] = seventh[chip];
     assertEquals(replies(chip), [
-      "01 14 18 00 07 07 12 20 05 00 00 00 01 00 00 00 00 00 00 00 " +
-      `${id} 00 00 00 00 00 00 00 00 00 00 00`,
+      `01 14 18 00 07 07 12 20 05 00 00 00 01 ${key0} 00 00 00 00 00 ${p6} ` +
+      `${id} 00 00 00 ${api} 00 00 00 00 00 00 00`,
     ], chip);
   }
 });
@@ -324,9 +349,9 @@ Deno.test("ROM RAM upload: corrupted refused (never started), intact starts the 
   const out = uploadStub(s);
   assertEquals(out.map(hexOf), ["01 06 04 00 00 00 00 00 00 00 00 00", "4f 48 41 49"]);
   assertEquals(s.device.mode, "stub");
-  // An entry outside every uploaded segment runs user code: the device goes quiet.
+  // Any other program runs as user code: the device goes quiet.
   const app = new Bench({ chip: "esp32" });
-  assertEquals(uploadStub(app, 0x40090000, 0x40100000).length, 1);
+  assertEquals(uploadProgram(app, unknownProgram(), 0x40090000).length, 1);
   assertEquals([app.device.mode, app.cmd(Op.SYNC, SYNC_PAYLOAD).length], ["app", 0]);
   // no_execute = 1 stays in the ROM.
   const stay = new Bench({ chip: "esp32" });
@@ -383,7 +408,7 @@ Deno.test("ROM CHANGE_BAUDRATE: reply at the old rate, then the ROM's divider fr
 
 Deno.test("SPI user command: esptool's RDID procedure reads the JEDEC id from W0, per chip", () => {
   for (const chip of CHIP_NAMES) {
-    const b = new Bench({ chip, flashSize: 8 * 1024 * 1024 });
+    const b = romBench({ chip, flashSize: 8 * 1024 * 1024 });
     const spi = CHIPS[chip].spi;
     const w = (addr: number, v: number) => b.cmd(Op.WRITE_REG, words(addr, v, 0xffffffff, 0));
     const r = (addr: number) => value(b.cmd(Op.READ_REG, words(addr))[0]);

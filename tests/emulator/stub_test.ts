@@ -1,25 +1,32 @@
 import { assertEquals, assertOk } from "../assert.ts";
 import { deflateSync } from "node:zlib";
 import { Bench, firmware, hexOf, md5hex, range, stubBench, uploadStub, words } from "./raw.ts";
+import { ramDigest } from "../../src/emulator/known_stubs.ts";
+import type { VirtualDeviceOptions } from "../../src/emulator/device.ts";
 import { Op, SYNC_PAYLOAD } from "../../src/protocol/opcodes.ts";
 import { slipEncode } from "../../src/protocol/slip.ts";
 import { encodeCommand, encodeDataPayload } from "../../src/protocol/packet.ts";
 import { readU32 } from "../../src/protocol/bytes.ts";
 
+/**
+ * The legacy stub (esptool-legacy-flasher-stub, stub.ts): esptool-js 0.7.0's
+ * stub binary uploaded, run as the legacy kind.
+ */
+const legacy = (options: VirtualDeviceOptions) => stubBench({ ...options, stubKind: "legacy" });
 const status = (frame: Uint8Array) => hexOf(frame.subarray(-2));
 const ok = (op: number) => `01 ${op.toString(16).padStart(2, "0")} 02 00 00 00 00 00 00 00`;
 const err = (op: number, e: string) =>
   `01 ${op.toString(16).padStart(2, "0")} 02 00 00 00 00 00 ${e}`;
 
 Deno.test("stub: greets with OHAI, answers SYNC 8 times with value 0 (content unchecked)", () => {
-  const b = stubBench({ chip: "esp32" });
+  const b = legacy({ chip: "esp32" });
   assertEquals(b.cmd(Op.SYNC, SYNC_PAYLOAD).map(hexOf), Array(8).fill(ok(Op.SYNC)));
   assertEquals(b.cmd(Op.SYNC, new Uint8Array(36)).length, 8);
   assertEquals(b.cmd(Op.SYNC, new Uint8Array(35)).map(hexOf), [err(Op.SYNC, "c0 00")]);
 });
 
 Deno.test("stub errors, exact frames: unknown opcode, checksum, length word, not in flash mode", () => {
-  const b = stubBench({ chip: "esp32s3" });
+  const b = legacy({ chip: "esp32s3" });
   assertEquals(b.one(0x55), err(0x55, "ff 00"));
   assertEquals(hexOf(b.data(Op.FLASH_DATA, 0, new Uint8Array(4))[0]), err(Op.FLASH_DATA, "c6 00"));
   assertEquals(b.one(Op.FLASH_BEGIN, words(0x8000, 2, 0x4000, 0x10000)), ok(Op.FLASH_BEGIN));
@@ -49,7 +56,7 @@ Deno.test("stub errors, exact frames: unknown opcode, checksum, length word, not
 });
 
 Deno.test("stub: FLASH_BEGIN takes 16 or 20 bytes, blocks up to 0x4000, no encryption here", () => {
-  const b = stubBench({ chip: "esp32c3" });
+  const b = legacy({ chip: "esp32c3" });
   assertEquals(b.one(Op.FLASH_BEGIN, words(0x1000, 1, 0x4000, 0)), ok(Op.FLASH_BEGIN));
   assertEquals(b.one(Op.FLASH_BEGIN, words(0x1000, 1, 0x4000, 0, 0)), ok(Op.FLASH_BEGIN));
   assertEquals(b.one(Op.FLASH_DEFL_BEGIN, words(0x1000, 1, 0x4000)), err(0x10, "c0 00"));
@@ -58,7 +65,7 @@ Deno.test("stub: FLASH_BEGIN takes 16 or 20 bytes, blocks up to 0x4000, no encry
 });
 
 Deno.test("stub: a size field over 0x4010 is C0 EE; a frame over 0x4040 bytes is cut there", () => {
-  const b = stubBench({ chip: "esp32" });
+  const b = legacy({ chip: "esp32" });
   // Size field 0x4110, frame 0x4118 bytes: the first 0x4040 are a command whose size
   // field is too large, the remaining 0xD8 zero bytes a command of opcode 0.
   const pkt = encodeCommand(Op.FLASH_DATA, new Uint8Array(0x4110));
@@ -70,16 +77,17 @@ Deno.test("stub: a size field over 0x4010 is C0 EE; a frame over 0x4040 bytes is
 });
 
 Deno.test("stub: GET_SECURITY_INFO sizes (12 on S2, 20 later, 0xFF on ESP32/ESP8266); MD5 size 18", () => {
-  assertEquals(stubBench({ chip: "esp32" }).one(Op.GET_SECURITY_INFO), err(0x14, "ff 00"));
-  assertEquals(stubBench({ chip: "esp8266" }).one(Op.GET_SECURITY_INFO), err(0x14, "ff 00"));
+  assertEquals(legacy({ chip: "esp32" }).one(Op.GET_SECURITY_INFO), err(0x14, "ff 00"));
+  assertEquals(legacy({ chip: "esp8266" }).one(Op.GET_SECURITY_INFO), err(0x14, "ff 00"));
   assertEquals(
-    stubBench({ chip: "esp32s2" }).one(Op.GET_SECURITY_INFO),
+    legacy({ chip: "esp32s2" }).one(Op.GET_SECURITY_INFO),
     "01 14 0c 00 00 00 00 00 " + "00 ".repeat(12) + "00 00",
   );
-  const c6 = stubBench({ chip: "esp32c6", securityFlags: 1 });
+  const c6 = legacy({ chip: "esp32c6", securityFlags: 1 });
   assertEquals(
     c6.one(Op.GET_SECURITY_INFO),
-    "01 14 14 00 00 00 00 00 01 00 00 00 " + "00 ".repeat(8) + "0d 00 00 00 00 00 00 00 00 00",
+    // The seventh key purpose byte is 0x0c on a real C6, then chip id 13 and API version 0.
+    "01 14 14 00 00 00 00 00 01 00 00 00 " + "00 ".repeat(7) + "0c 0d 00 00 00 00 00 00 00 00 00",
   );
   const [md5] = c6.cmd(Op.SPI_FLASH_MD5, words(0, 0x1000, 0, 0));
   assertEquals(
@@ -102,7 +110,7 @@ Deno.test("stub writes of real images, raw and compressed: raw MD5, exact sector
   const image = firmware("esp_idf_blink_esp32s2.bin"); // 182368 bytes: 45 sectors
   for (const chip of ["esp32c3", "esp8266"] as const) {
     for (const compressed of [false, true]) {
-      const b = stubBench({ chip });
+      const b = legacy({ chip });
       b.device.flash.resetCounters();
       const stream = compressed ? new Uint8Array(deflateSync(image, { level: 9 })) : image;
       const blocks = Math.ceil(stream.length / 0x4000);
@@ -137,7 +145,7 @@ Deno.test("stub: errors are deferred to the next reply and END; extra and missin
   const z = new Uint8Array(deflateSync(image));
   // A corrupt stream: block 0 is acknowledged, block 1 carries the error, END reports
   // the missing output first (NOT_ENOUGH_DATA) as the stub's flash_end checks it first.
-  const a = stubBench({ chip: "esp32c3" });
+  const a = legacy({ chip: "esp32c3" });
   a.cmd(Op.FLASH_DEFL_BEGIN, words(image.length, 2, 0x4000, 0));
   const corrupt = z.slice();
   corrupt[2] = 0xff;
@@ -145,28 +153,28 @@ Deno.test("stub: errors are deferred to the next reply and END; extra and missin
   assertEquals(status(a.data(Op.FLASH_DEFL_DATA, 1, z.subarray(0x4000))[0]), "c7 00");
   assertEquals(a.one(Op.FLASH_DEFL_END, words(1)), err(0x12, "c8 00"));
   // A write that fails (past the size set by SPI_SET_PARAMS) is reported by FLASH_END.
-  const b = stubBench({ chip: "esp32" });
+  const b = legacy({ chip: "esp32" });
   b.cmd(Op.SPI_SET_PARAMS, words(0, 0x100000, 0x10000, 0x1000, 0x100, 0xffff));
   b.cmd(Op.FLASH_BEGIN, words(0x4000, 1, 0x4000, 0x100000));
   assertEquals(status(b.data(Op.FLASH_DATA, 0, new Uint8Array(0x4000))[0]), "00 00");
   assertEquals(b.one(Op.FLASH_END, words(1)), err(0x04, "c4 00"));
   // After the whole output, a compressed block of more than 4 bytes is TOO_MUCH_DATA;
   // raw data past the announced size is dropped silently.
-  const c = stubBench({ chip: "esp32" });
+  const c = legacy({ chip: "esp32" });
   c.cmd(Op.FLASH_DEFL_BEGIN, words(image.length, 3, 0x4000, 0));
   c.data(Op.FLASH_DEFL_DATA, 0, z);
   assertEquals(status(c.data(Op.FLASH_DEFL_DATA, 1, new Uint8Array(4))[0]), "00 00");
   assertEquals(status(c.data(Op.FLASH_DEFL_DATA, 2, new Uint8Array(5))[0]), "00 00");
   assertEquals(c.one(Op.FLASH_DEFL_END, words(1)), err(0x12, "c9 00"));
   assertEquals(c.one(Op.FLASH_DEFL_END, words(1)), err(0x12, "c6 00")); // no longer in flash mode
-  const d = stubBench({ chip: "esp32" });
+  const d = legacy({ chip: "esp32" });
   d.cmd(Op.FLASH_BEGIN, words(0x10, 2, 0x4000, 0));
   assertEquals(status(d.data(Op.FLASH_DATA, 0, new Uint8Array(0x20))[0]), "00 00");
   assertEquals(status(d.data(Op.FLASH_DATA, 1, new Uint8Array(0x20))[0]), "00 00");
   assertEquals(d.one(Op.FLASH_END, words(1)), ok(Op.FLASH_END));
   assertEquals([d.device.flash.data[0x0f], d.device.flash.data[0x10]], [0, 0xff]);
   // END before everything arrived.
-  const e = stubBench({ chip: "esp32" });
+  const e = legacy({ chip: "esp32" });
   e.cmd(Op.FLASH_BEGIN, words(0x2000, 1, 0x4000, 0));
   assertEquals(e.one(Op.FLASH_END, words(1)), err(0x04, "c8 00"));
 });
@@ -195,7 +203,7 @@ function readFlash(b: Bench, offset: number, length: number, packet: number, inF
 
 Deno.test("stub READ_FLASH: 1 MiB with acks equals flash, one packet in flight, MD5 trailer", () => {
   const flash = new Uint8Array(0x200000).map((_, i) => (i * 31 + (i >> 12)) & 0xff);
-  const b = stubBench({ chip: "esp32c3", flash });
+  const b = legacy({ chip: "esp32c3", flash });
   const r = readFlash(b, 0x80000, 0x100000, 0x1000, 64);
   assertEquals(r.reply, ok(Op.READ_FLASH));
   assertEquals(r.packets.length, 256);
@@ -203,8 +211,8 @@ Deno.test("stub READ_FLASH: 1 MiB with acks equals flash, one packet in flight, 
   assertEquals(r.data, flash.subarray(0x80000, 0x180000));
   assertEquals(hexOf(r.digest).replaceAll(" ", ""), md5hex(r.data));
   // max_in_flight counts bytes in the legacy stub: 0x3000 lets three packets out per ack.
-  const c = stubBench({ chip: "esp32c3", flash });
-  const d = stubBench({ chip: "esp32c3", flash });
+  const c = legacy({ chip: "esp32c3", flash });
+  const d = legacy({ chip: "esp32c3", flash });
   assertEquals(d.cmd(Op.READ_FLASH, words(0, 0x9000, 0x1000, 64)).length, 2); // reply + 1
   assertEquals(c.cmd(Op.READ_FLASH, words(0, 0x9000, 0x1000, 0x3000)).length, 4); // reply + 3
   c.raw(slipEncode(words(0x3000)));
@@ -217,7 +225,7 @@ Deno.test("stub READ_FLASH: 1 MiB with acks equals flash, one packet in flight, 
 });
 
 Deno.test("stub READ_FLASH: packets over 4 KiB send nothing; a short ack ends with the digest", () => {
-  const b = stubBench({ chip: "esp32" });
+  const b = legacy({ chip: "esp32" });
   assertEquals(b.cmd(Op.READ_FLASH, words(0, 0x4000, 0x2000, 1)).map(hexOf), [ok(Op.READ_FLASH)]);
   assertEquals(b.one(Op.READ_REG, words(0x40001000)).slice(0, 11), "01 0a 02 00");
   const out = b.cmd(Op.READ_FLASH, words(0, 0x4000, 0x1000, 1));
@@ -227,29 +235,49 @@ Deno.test("stub READ_FLASH: packets over 4 KiB send nothing; a short ack ends wi
 });
 
 Deno.test("stub CHANGE_BAUDRATE scales its divider by old/new; the wrong old rate breaks the link", () => {
-  const b = stubBench({ chip: "esp32s3" });
+  const b = legacy({ chip: "esp32s3" });
   assertEquals(b.one(Op.CHANGE_BAUDRATE, words(921600, 115200)), ok(Op.CHANGE_BAUDRATE));
   assertEquals([b.sent.at(-1)!.baud, b.device.baud], [115200, 921600]);
-  const c = stubBench({ chip: "esp32s3" });
+  const c = legacy({ chip: "esp32s3" });
   c.cmd(Op.CHANGE_BAUDRATE, words(921600, 230400)); // the host lied about its rate
   assertEquals(c.device.baud, 460800);
-  const d = stubBench({ chip: "esp32s3" });
+  const d = legacy({ chip: "esp32s3" });
   d.cmd(Op.CHANGE_BAUDRATE, words(921600, 0)); // what a host sends to a ROM
   assertEquals(d.device.baud, 0);
   assertEquals(d.raw(slipEncode(encodeCommand(Op.READ_REG, words(0))), 921600), []);
 });
 
 Deno.test("stub: MEM_END jumps whenever the entry is non-zero; RUN_USER_CODE; FLASH_END 0/1", () => {
-  const b = stubBench({ chip: "esp32" });
-  // A new upload through the stub: MEM_DATA checksums are not checked, the jump ignores word 0.
-  b.cmd(Op.MEM_BEGIN, words(0x100, 1, 0x1800, 0x40080000));
-  assertEquals(status(b.data(Op.MEM_DATA, 0, new Uint8Array(0x100), 0x42)[0]), "00 00");
-  assertEquals(b.cmd(Op.MEM_END, words(1, 0x40080010)).map(hexOf), [ok(Op.MEM_END), "4f 48 41 49"]);
+  const b = legacy({ chip: "esp32" });
+  // An incomplete upload: MEM_END is refused with the combined-check 1.
   b.cmd(Op.MEM_BEGIN, words(0x100, 1, 0x1800, 0x40080000));
   assertEquals(b.one(Op.MEM_END, words(0, 0x40080010)), err(Op.MEM_END, "01 00"));
-  const run = stubBench({ chip: "esp8266" });
+  // MEM_DATA checksums are not checked; the jump ignores word 0, and an unknown
+  // program takes the chip: nothing answers afterwards.
+  b.cmd(Op.MEM_BEGIN, words(0x100, 1, 0x1800, 0x40080000));
+  assertEquals(status(b.data(Op.MEM_DATA, 0, new Uint8Array(0x100), 0x42)[0]), "00 00");
+  assertEquals(b.cmd(Op.MEM_END, words(1, 0x40080010)).map(hexOf), [ok(Op.MEM_END)]);
+  assertEquals([b.device.mode, b.cmd(Op.SYNC, SYNC_PAYLOAD).length], ["app", 0]);
+  assertEquals(b.device.log.at(-1)!.includes("is not a flasher stub this device knows"), true);
+  // The same program is a stub on a device told so (knownStubs): it greets.
+  const program = [{ addr: 0x40080000, data: new Uint8Array(0x100) }];
+  const c = legacy({
+    chip: "esp32",
+    knownStubs: [{
+      digest: ramDigest(program),
+      kind: "legacy",
+      chip: "esp32",
+      entry: 0x40080010,
+      name: "a test stub",
+    }],
+  });
+  c.cmd(Op.MEM_BEGIN, words(0x100, 1, 0x1800, 0x40080000));
+  c.data(Op.MEM_DATA, 0, program[0].data);
+  assertEquals(c.cmd(Op.MEM_END, words(1, 0x40080010)).map(hexOf), [ok(Op.MEM_END), "4f 48 41 49"]);
+  assertEquals([c.device.mode, c.device.log.at(-1)], ["stub", "a test stub started"]);
+  const run = legacy({ chip: "esp8266" });
   assertEquals([run.cmd(Op.RUN_USER_CODE).length, run.device.mode], [0, "app"]);
-  const stay = stubBench({ chip: "esp32" });
+  const stay = legacy({ chip: "esp32" });
   stay.cmd(Op.FLASH_BEGIN, words(0, 0, 0x4000, 0));
   assertEquals(stay.one(Op.FLASH_END, words(1)), ok(Op.FLASH_END));
   assertEquals(stay.device.mode, "stub");
@@ -263,7 +291,7 @@ Deno.test("stub: MEM_END jumps whenever the entry is non-zero; RUN_USER_CODE; FL
 });
 
 Deno.test("stub ERASE_REGION and ERASE_FLASH: sectors to a 64 KiB boundary, then blocks", () => {
-  const b = stubBench({ chip: "esp32h2", flash: new Uint8Array(0x400000) });
+  const b = legacy({ chip: "esp32h2", flash: new Uint8Array(0x400000) });
   b.device.flash.resetCounters();
   assertEquals(b.one(Op.ERASE_REGION, words(0xe000, 0x32000)), ok(Op.ERASE_REGION));
   assertEquals(b.device.flash.touchedSectors(), range(0xe, 0x32));
@@ -278,11 +306,12 @@ Deno.test("stub ERASE_REGION and ERASE_FLASH: sectors to a 64 KiB boundary, then
   assertEquals(b.device.flash.ops.chipErases, 1);
 });
 
-Deno.test("ESP8266 stub: no GET_SECURITY_INFO or FLASH_ENCRYPT_DATA; ESP32 stub: encrypt fails", () => {
-  const e = stubBench({ chip: "esp8266" });
+Deno.test("ESP8266 stub: no GET_SECURITY_INFO or FLASH_ENCRYPT_DATA; ESP32: 32-byte units", () => {
+  const e = legacy({ chip: "esp8266" });
   e.cmd(Op.FLASH_BEGIN, words(0x10, 1, 0x4000, 0));
   assertEquals(hexOf(e.data(Op.FLASH_ENCRYPT_DATA, 0, new Uint8Array(16))[0]), err(0xd4, "ff 00"));
-  const s = stubBench({ chip: "esp32" });
+  // The ESP32 engine encrypts whole 32-byte blocks: 16 bytes fail at FLASH_END.
+  const s = legacy({ chip: "esp32" });
   s.cmd(Op.FLASH_BEGIN, words(0x10, 1, 0x4000, 0));
   assertEquals(hexOf(s.data(Op.FLASH_ENCRYPT_DATA, 0, new Uint8Array(16))[0]), ok(0xd4));
   assertEquals(s.one(Op.FLASH_END, words(1)), err(0x04, "c4 00"));

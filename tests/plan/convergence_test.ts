@@ -10,6 +10,7 @@
 import { assertEquals, assertOk } from "../assert.ts";
 import { firmwareLike, randomBytes, rng } from "../rand.ts";
 import { VirtualDevice } from "../../src/emulator/device.ts";
+import { knownStub } from "../../src/emulator/known_stubs.ts";
 import { SimClock, timedLink } from "../../src/emulator/timing.ts";
 import type { FaultOptions } from "../../src/emulator/faults.ts";
 import { connect } from "../../src/loader/loader.ts";
@@ -131,7 +132,8 @@ Deno.test("200 seeded fault trials: a re-run converges and never touches a secto
     const flash = new Uint8Array(FLASH).fill(0xff);
     for (const x of old) flash.set(x.data, x.offset);
     const clock = new SimClock();
-    const device = new VirtualDevice({ chip: "esp32", flashSize: FLASH, flash, clock });
+    const knownStubs = [knownStub(STUB, "esp32", "legacy")]; // run STUB as the legacy stub
+    const device = new VirtualDevice({ chip: "esp32", flashSize: FLASH, flash, clock, knownStubs });
     const stub = seed % 4 !== 0;
     device.flash.resetCounters();
 

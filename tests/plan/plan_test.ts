@@ -1,6 +1,7 @@
 import { assertEquals, assertOk, assertRejects } from "../assert.ts";
 import { firmwareLike, randomBytes, rng } from "../rand.ts";
 import { VirtualDevice } from "../../src/emulator/device.ts";
+import { knownStub } from "../../src/emulator/known_stubs.ts";
 import { memoryPort } from "../../src/emulator/memory.ts";
 import { connect } from "../../src/loader/loader.ts";
 import { planFlash, summarizePlan } from "../../src/plan/planner.ts";
@@ -45,7 +46,7 @@ function flashWith(regions: FlashRegion[], size = 4 * MiB): Uint8Array {
   return flash;
 }
 
-/** A synthetic RAM program: the virtual device starts "the stub" for any entry inside it. */
+/** A synthetic RAM program, registered with the device as a legacy stub. */
 const STUB: StubImage = {
   entry: 0x4009_0000,
   text: randomBytes(0x2000, 7),
@@ -55,7 +56,9 @@ const STUB: StubImage = {
 };
 
 async function session(chip: ChipName, flash: Uint8Array, stub = false) {
-  const device = new VirtualDevice({ chip, flashSize: flash.length, flash });
+  // The device runs this program as the legacy stub (known_stubs.ts: it knows only real stubs).
+  const knownStubs = [knownStub(STUB, chip, "legacy")];
+  const device = new VirtualDevice({ chip, flashSize: flash.length, flash, knownStubs });
   const port = memoryPort(device);
   const loader = await connect(port, { stub: stub ? STUB : false });
   device.flash.resetCounters();
