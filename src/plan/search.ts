@@ -339,14 +339,15 @@ function nextPart(
   const probed = h.rangeLength(0, first);
   const density = (dirtyParts + 1) / (probed + h.data.length);
   const bytes = Math.sqrt(Math.max(p.latencyMs, 0.01) / 1000 * p.md5BytesPerSec / density);
-  const sectors = Math.max(MIN_PART, Math.round(bytes / Sizes.SECTOR));
-  if (sectors >= left || left < 2 * MIN_PART) return left;
+  const min = MIN_PART;
+  const sectors = Math.max(min, Math.round(bytes / Sizes.SECTOR));
+  if (sectors >= left || left < 2 * min) return left;
   // End on a 64 KiB boundary, or a 16 KiB one for a part smaller than a block.
   const unit = sectors >= PER_BLOCK ? PER_BLOCK : MIN_PART;
   let end = Math.round((baseSector + first + sectors) / unit) * unit - baseSector;
-  if (end - first < MIN_PART) {
-    end = Math.ceil((baseSector + first + MIN_PART) / MIN_PART) * MIN_PART - baseSector;
+  if (end - first < min) {
+    end = Math.ceil((baseSector + first + min) / MIN_PART) * MIN_PART - baseSector;
   }
   // Never leave a tail shorter than a part: it joins this one.
-  return h.sectors - end < MIN_PART ? left : end - first;
+  return h.sectors - end < min ? left : end - first;
 }
