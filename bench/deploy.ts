@@ -499,8 +499,8 @@ const at = (name: string, baud: number) =>
 const ratios: Record<string, number | string>[] = [];
 md.push("", "## Targets (ratios)", "", "| target | baud | ratio | goal |", "|---|---|---|---|");
 const target = (name: string, baud: number | string, ratio: number, goal: string) => {
-  ratios.push({ name, baud, ratio: Number(ratio.toFixed(3)), goal });
-  md.push(`| ${name} | ${baud} | ${ratio.toFixed(2)} | ${goal} |`);
+  ratios.push({ name, baud, ratio: Number(ratio.toFixed(4)), goal });
+  md.push(`| ${name} | ${baud} | ${ratio.toFixed(4)} | ${goal} |`);
 };
 for (const baud of BAUDS) {
   const noop = at("no-op redeploy", baud);
@@ -585,11 +585,11 @@ md.push(
   "",
   "Every consecutive pair of the successive builds in testdata/rebuilds (SOURCES.md): the device",
   "holds app-vN at 0x10000, app-vN+1 is deployed. Times after connecting. *limit* is the",
-  "whole-write limit of the app; *+MD5* is espdelta's time over `--full` plus one device MD5 of",
-  "the app (the target is <= 1). *own baud* is espdelta at the baud it picks itself: not there",
-  "yet (issue 16, item 3), so it stays empty.",
+  "whole-write limit of the app. The target is espdelta's time at most `--full`'s plus one",
+  "device MD5 of the app: the column after the ratio sets the two side by side. *own baud* is",
+  "espdelta at the baud it picks itself: not there yet (issue 16, item 3), so it stays empty.",
   "",
-  "| pair | baud | changed sectors | espdelta s | --full s | limit s | espdelta / --full | +MD5 | own baud s | device MD5s | bytes hashed / app | sectors written | write commands espdelta / full | block erases espdelta / full | sector erases espdelta / full |",
+  "| pair | baud | changed sectors | espdelta s | --full s | limit s | espdelta / --full | espdelta - --full s / one app MD5 s | own baud s | device MD5s | bytes hashed / app | sectors written | write commands espdelta / full | block erases espdelta / full | sector erases espdelta / full |",
   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
 );
 for (const r of rebuild) {
@@ -598,9 +598,9 @@ for (const r of rebuild) {
       sec(after(r.espdelta))
     } | ${sec(after(r.full))} | ${sec(r.limitMs)} | ${
       (after(r.espdelta) / after(r.full)).toFixed(2)
-    } | ${(after(r.espdelta) / (after(r.full) + r.appMd5Ms)).toFixed(2)} | ${
-      r.ownBaud ? sec(after(r.ownBaud)) : "-"
-    } | ${r.espdelta.md5Commands} | ${
+    } | ${((after(r.espdelta) - after(r.full)) / 1000).toFixed(3)} / ${
+      (r.appMd5Ms / 1000).toFixed(3)
+    } | ${r.ownBaud ? sec(after(r.ownBaud)) : "-"} | ${r.espdelta.md5Commands} | ${
       (r.espdelta.bytesHashed / r.appBytes).toFixed(2)
     } | ${r.espdelta.sectorsWritten} | ${r.espdelta.writeCommands} / ${r.full.writeCommands} | ${r.espdelta.blockErases} / ${r.full.blockErases} | ${r.espdelta.sectorEraseCommands} / ${r.full.sectorEraseCommands} |`,
   );
@@ -628,7 +628,7 @@ md.push(
   ...summary.map((s) =>
     `| ${s.baud} | ${s.pairs} | ${s.espdeltaToFull.median.toFixed(2)} | ${
       s.espdeltaToFull.worst.toFixed(2)
-    } | ${s.espdeltaToFullPlusMd5.worst.toFixed(2)} | ${s.bytesHashedToApp.median.toFixed(2)} | ${
+    } | ${s.espdeltaToFullPlusMd5.worst.toFixed(4)} | ${s.bytesHashedToApp.median.toFixed(2)} | ${
       s.bytesHashedToApp.worst.toFixed(2)
     } | ${s.limitToFull.worst.toFixed(2)} | ${s.fasterThanFull} |`
   ),
