@@ -89,19 +89,10 @@ export function md5Ms(p: CostParams, bytes: number): number {
  */
 export function eraseMs(p: CostParams, first: number, sectors: number): number {
   const per = Sizes.BLOCK / Sizes.SECTOR;
-  let ms = 0;
-  let s = first;
-  const end = first + sectors;
-  while (s < end) {
-    if (s % per === 0 && end - s >= per) {
-      ms += p.blockEraseMs;
-      s += per;
-    } else {
-      ms += p.sectorEraseMs;
-      s++;
-    }
-  }
-  return ms;
+  const lead = Math.min(sectors, (per - (first % per)) % per);
+  const blocks = Math.floor((sectors - lead) / per);
+  const trail = sectors - lead - blocks * per;
+  return (lead + trail) * p.sectorEraseMs + blocks * p.blockEraseMs;
 }
 
 /** Page program time for `bytes` (rounded up to pages). */
@@ -121,9 +112,19 @@ export interface WriteCost {
 
 /**
  * Cost of writing `bytes` (which deflate to `compressedBytes`) at sector
- * `firstSector`. With the ROM, erase happens up front and each block is
- * written before its reply; the stub erases and programs while the next block
- * arrives, so flash time and wire time overlap.
+ * `firstSector` in one BEGIN ... END.
+ *
+ * With the ROM, FLASH_BEGIN erases the whole range before it replies, and
+ * each block is written before its reply. The stub acknowledges a block when
+ * its command loop takes it and erases and programs it while the next one
+ * arrives, so wire and flash overlap one block deep: the first block's wire
+ * time is spent before any flash work can start, and the last block's flash
+ * work after the last block left the wire (FLASH_END waits for it). In
+ * between, whichever is slower sets the pace:
+ * `begin + max(wire + last block's flash, first block's wire + flash) + end`.
+ * So inside a long write a sector that is left out saves its wire time when
+ * the wire is the slower, not a stand-alone erase and program; and a split
+ * costs a BEGIN, an END and that drain and fill.
  */
 export function writeCost(
   p: CostParams,
@@ -138,11 +139,14 @@ export function writeCost(
   // Framing: 8-byte header, 16-byte data header, delimiters, ~0.8 % escapes.
   const wireBytes = Math.ceil(payload * 1.008) + blocks * (8 + 16 + 2) + (8 + 20 + 2);
   const transfer = wireMs(p, wireBytes + blocks * REPLY_BYTES) + blocks * p.latencyMs;
-  const flash = eraseMs(p, firstSector, sectors) + programMs(p, bytes);
+  const erase = eraseMs(p, firstSector, sectors);
+  const program = programMs(p, bytes);
   const begin = p.latencyMs + wireMs(p, REPLY_BYTES);
-  const end = p.stub ? commandMs(p, 4) : 0;
-  const ms = p.stub
-    ? begin + Math.max(transfer, flash) + end
-    : begin + eraseMs(p, firstSector, sectors) + transfer + programMs(p, bytes);
-  return { ms, wireBytes, roundTrips: blocks + (p.stub ? 2 : 1) };
+  if (!p.stub) {
+    return { ms: begin + erase + transfer + program, wireBytes, roundTrips: blocks + 1 };
+  }
+  const flash = erase + program;
+  const ms = begin + Math.max(transfer + flash / blocks, transfer / blocks + flash) +
+    commandMs(p, 4);
+  return { ms, wireBytes, roundTrips: blocks + 2 };
 }

@@ -49,6 +49,7 @@ export class RegionHashes {
   #ranges = new Map<string, string>();
   #compressed: (number | undefined)[];
   #erased: (boolean | undefined)[];
+  #compressedPrefix: Float64Array | undefined;
   readonly #sectors: number;
 
   /**
@@ -83,7 +84,14 @@ export class RegionHashes {
   isErasedSector(i: number): boolean {
     let e = this.#erased[i];
     if (e === undefined) {
-      e = this.sectorBytes(i, 1).every((b) => b === 0xff);
+      const bytes = this.sectorBytes(i, 1);
+      e = true;
+      for (let k = 0; k < bytes.length; k++) {
+        if (bytes[k] !== 0xff) {
+          e = false;
+          break;
+        }
+      }
       this.#erased[i] = e;
     }
     return e;
@@ -113,26 +121,55 @@ export class RegionHashes {
   }
 
   /**
-   * Estimated deflated size of sectors [first, first + count): up to 8
-   * sectors are measured one by one (zlib level 1, cached); a larger range
-   * is extrapolated from 8 evenly spaced sectors, which keeps planning a
-   * 16 MiB image cheap. Level 9, which the writer uses, does slightly better.
+   * Estimated deflated size of sectors [first, first + count). Blank sectors
+   * count as nothing; every other sector as its 64 KiB block's ratio, taken
+   * from one sector in the middle of the block (zlib level 1), scaled by how
+   * much better the writer does on the region: one block in its middle is
+   * deflated as one stream at level 9, as the writer does, and compared with
+   * its sectors one by one at level 1 (real apps: about 0.8). The estimate
+   * adds up: the parts of a range sum to the range, so the planner can weigh
+   * a split against a merge. The first call samples every block once (256
+   * deflates for a 16 MiB image) and that one block.
    */
   compressedSize(first: number, count: number): number {
-    const SAMPLE = 8;
-    if (count <= SAMPLE) {
-      let total = 0;
-      for (let i = first; i < first + count; i++) total += this.#sectorCompressed(i);
-      return total;
+    const prefix = this.#compressedPrefix ??= this.#estimateAll();
+    const end = Math.min(this.#sectors, first + count);
+    return Math.ceil(prefix[end] - prefix[first]);
+  }
+
+  /** Level-9 stream size over summed level-1 sector sizes, for the region's middle block. */
+  #streamFactor(): number {
+    const per = Sizes.BLOCK / Sizes.SECTOR;
+    const lo = Math.max(0, Math.floor(this.#sectors / 2) - per / 2);
+    const hi = Math.min(this.#sectors, lo + per);
+    let sectors = 0;
+    for (let i = lo; i < hi; i++) sectors += this.#sectorCompressed(i);
+    const stream = deflateRawSync(this.sectorBytes(lo, hi - lo), { level: 9 }).length;
+    return sectors > 0 ? Math.min(1, Math.max(0.2, stream / sectors)) : 1;
+  }
+
+  #estimateAll(): Float64Array {
+    const per = Sizes.BLOCK / Sizes.SECTOR;
+    const factor = this.#streamFactor();
+    const prefix = new Float64Array(this.#sectors + 1);
+    for (let b = 0; b * per < this.#sectors; b++) {
+      const lo = b * per;
+      const hi = Math.min(this.#sectors, lo + per);
+      let ratio = 0;
+      const mid = lo + ((hi - lo) >> 1);
+      for (let k = 0; k < hi - lo; k++) {
+        // The middle sector, else the nearest one that is not blank.
+        const i = lo + ((mid - lo + k) % (hi - lo));
+        if (this.isErasedSector(i)) continue;
+        ratio = factor * this.#sectorCompressed(i) / this.rangeLength(i, 1);
+        break;
+      }
+      for (let i = lo; i < hi; i++) {
+        const est = this.isErasedSector(i) ? 0 : ratio * this.rangeLength(i, 1);
+        prefix[i + 1] = prefix[i] + est;
+      }
     }
-    let sampled = 0;
-    let sampledBytes = 0;
-    for (let k = 0; k < SAMPLE; k++) {
-      const i = first + Math.floor((k + 0.5) * count / SAMPLE);
-      sampled += this.#sectorCompressed(i);
-      sampledBytes += this.rangeLength(i, 1);
-    }
-    return Math.ceil(sampled / sampledBytes * this.rangeLength(first, count));
+    return prefix;
   }
 
   #sectorCompressed(i: number): number {

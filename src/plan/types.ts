@@ -79,6 +79,12 @@ export interface PlanStep {
   wireBytes: number;
   /** Written through the chip's flash-encryption engine. */
   encrypt?: boolean;
+  /**
+   * The step's first sector (an app's header sector) is sent blank (0xFF):
+   * the step erases it with the rest of its range, and a later `header-last`
+   * step writes the header once the rest of the app is in place.
+   */
+  blankHeader?: boolean;
 }
 
 /** What the plan does with one region. */

@@ -7,6 +7,7 @@ import { connect } from "../../src/loader/loader.ts";
 import { planFlash, summarizePlan } from "../../src/plan/planner.ts";
 import { executePlan } from "../../src/plan/execute.ts";
 import { RegionError } from "../../src/plan/validate.ts";
+import { costParams, md5Ms } from "../../src/plan/cost.ts";
 import type { FlashRegion } from "../../src/plan/types.ts";
 import type { ChipName } from "../../src/chips/chips.ts";
 import type { StubImage } from "../../src/loader/stub.ts";
@@ -100,8 +101,10 @@ Deno.test("identical images: zero sectors erased or written, whole small regions
     const result = await executePlan(s.loader, plan, regions);
     assertEquals(result.bytesSent, 0);
     assertEquals(s.device.flash.touchedSectors(), []);
-    // ROM MD5 at 1 MB/s and 2 ms per command: the 1 MiB app is probed in 16 parts of 64 KiB.
-    assertEquals(s.md5Count(), 1 + 1 + 16);
+    // ROM MD5 at 1 MB/s and 2 ms per command: the 1 MiB app is probed as its header sector
+    // (which differs in nearly every rebuild, so it is asked about alone), then in parts of
+    // about 45 KiB (12 sectors), growing to 64 KiB as more of the app is seen clean.
+    assertEquals(s.md5Count(), 1 + 1 + 1 + 11 + 8);
     assertEquals(plan.regions.map((r) => r.deviceMd5 !== undefined), [true, true, false]);
     assertEquals(
       summarizePlan(plan),
@@ -292,7 +295,10 @@ Deno.test("blank flash: the first MD5s show erased flash, so nothing is bisected
   const s = await session("esp32", new Uint8Array(4 * MiB).fill(0xff));
   try {
     const plan = await planFlash(s.loader, regions, { flashSize: 4 * MiB });
-    assertEquals(s.md5Count(), 1 + 1 + 16);
+    // Every answer is "erased": nothing clean is found, so the first look stops where one
+    // MD5 of the app is spent (a round trip kept in reserve), and its last parts are
+    // written without asking.
+    assertEquals(s.md5Count(), 1 + 1 + 1 + 16);
     assertEquals(plan.regions.map((r) => r.ranges), [[[0, 2]], [[0, 1]], [[0, 256]]]);
     assertEquals(plan.outcome, "full");
     await executePlan(s.loader, plan, regions);
@@ -302,7 +308,7 @@ Deno.test("blank flash: the first MD5s show erased flash, so nothing is bisected
   }
 });
 
-Deno.test("an app changed in most sectors is written as one range, and its clean tail is found", async () => {
+Deno.test("an app changed in its first three quarters: the first look's budget is spent there, and the part of its clean end it did not reach is written too", async () => {
   const regions = await layout();
   const flash = flashWith(regions);
   const changed = regions.map((r) => ({ ...r, data: r.data.slice() }));
@@ -311,15 +317,65 @@ Deno.test("an app changed in most sectors is written as one range, and its clean
   for (let i = 0x1000; i < 0xc0000; i += 0x800) app[i] ^= 0xff;
   const s = await session("esp32", flash, true);
   try {
-    // At 921600 baud a sector rewrite costs ~20 probes of it (stub MD5 at 4 MB/s).
+    // Parts shrink while they keep differing, and their round trips spend the budget (one
+    // MD5 of the app and what clean answers save) before the first look gets to the end.
     const plan = await planFlash(s.loader, changed, { flashSize: 4 * MiB, baud: 921600 });
-    assertEquals(plan.regions[2].ranges, [[1, 191]]);
-    assertEquals(s.md5Count(), 103);
-    // 1.9 MiB hashed on the device (0.5 s at 4 MB/s) to save rewriting its clean quarter.
-    assertEquals(plan.probe.bytesHashed, 1_961_776);
+    assertEquals(plan.regions[2].ranges, [[1, 191], [200, 56]]);
+    assertEquals(s.md5Count(), 23);
+    assertEquals(plan.probe.bytesHashed, 827_184);
     await executePlan(s.loader, plan, changed);
-    assertEquals(s.device.flash.touchedSectors(), [...Array(191).keys()].map((i) => 0x11 + i));
+    assertEquals(s.device.flash.touchedSectors(), [
+      ...[...Array(191).keys()].map((i) => 0x11 + i),
+      ...[...Array(56).keys()].map((i) => 0x10 + 200 + i),
+    ]);
     assertEquals(s.device.flash.data.subarray(0x10000, 0x10000 + MiB), app);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("an app changed from its header on is written in one range with its header sector blank, the header last", async () => {
+  const regions = await layout();
+  const flash = flashWith(regions);
+  const app = regions[2].data;
+  for (let i = 0x10; i < 0x2_4000; i += 0x800) app[i] ^= 0x33; // sectors 0..0x23
+  const s = await session("esp32", flash, true);
+  try {
+    const plan = await planFlash(s.loader, regions, { flashSize: 4 * MiB, baud: 921600 });
+    assertEquals(
+      plan.steps.map((
+        st,
+      ) => [st.action, st.offset, st.sectors, st.reason, st.blankHeader ?? false]),
+      [
+        ["write", 0x10000, 0x24, "sectors-differ", true],
+        ["write", 0x10000, 1, "header-last", false],
+      ],
+    );
+    await executePlan(s.loader, plan, regions);
+    const d = s.device.flash;
+    // Blocks 0x10 and 0x20 by block erase; 0x30..0x33 by sector; the header sector again.
+    assertEquals([d.ops.blockErases, d.ops.sectorErases], [2, 4 + 1]);
+    assertEquals(d.sectorErases[0x10], 2);
+    assertEquals(d.data.subarray(0x10000, 0x10000 + MiB), app);
+  } finally {
+    await s.close();
+  }
+});
+
+Deno.test("an app that differs everywhere: the first look stops within one MD5 of it and nothing is bisected", async () => {
+  const regions = await layout();
+  const flash = flashWith(regions);
+  const changed = regions.map((r) => ({ ...r, data: r.data.slice() }));
+  changed[2].data.set(firmwareLike(MiB - 0x1000, 77), 0x1000);
+  changed[2].data[0x10] ^= 1;
+  const s = await session("esp32", flash, true);
+  try {
+    const plan = await planFlash(s.loader, changed, { flashSize: 4 * MiB, baud: 921600 });
+    const p = costParams(921600, true);
+    const appProbes = plan.probe.bytesHashed - regions[0].data.length - regions[1].data.length;
+    assertEquals(plan.regions[2].ranges, [[0, 256]]);
+    assertEquals([s.md5Count(), appProbes], [2 + 21, 819_200]);
+    assertOk(plan.probe.ms - md5Ms(p, regions[0].data.length) - md5Ms(p, 96) <= md5Ms(p, MiB));
   } finally {
     await s.close();
   }
