@@ -2,7 +2,8 @@
  * `deno task bundle` and `deno task compile`: builds dist/espdelta.js (one
  * file that `deno run -A` runs offline) or dist/espdelta (a binary), and
  * states the licences of what they carry. Both embed esptool-js's flasher stub
- * files (GPL-2.0-or-later programs that run on the chip), so the bundle starts
+ * files (Espressif's esp-flasher-stub, Apache-2.0 OR MIT, programs that run on
+ * the chip), so the bundle starts
  * with that notice as a comment and dist/NOTICE.md sits beside both.
  *
  * Usage: deno run -A tools/dist.ts bundle|compile [OUT]

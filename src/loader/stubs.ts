@@ -4,8 +4,9 @@
  * (`$XDG_CACHE_HOME/espdelta/stubs/<chip>.json`, default `~/.cache/...`), or
  * from the esptool-js npm package (the version pinned below, fetched by Deno
  * on first use; `deno bundle` and `deno compile` embed these files). The stubs
- * are GPL-2.0-or-later programs by Espressif and Cesanta; they run on the
- * chip, never in this process.
+ * esptool-js 0.7.0 ships are esp-flasher-stub v1.2.2 (Apache-2.0 OR MIT); a
+ * legacy stub from esptool v4 given as a file is GPL-2.0-or-later (Espressif
+ * and Cesanta). Stubs run on the chip, never in this process.
  * @module
  */
 
