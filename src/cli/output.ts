@@ -17,6 +17,7 @@ export type EventType =
   | "result"
   | "board"
   | "summary"
+  | "line"
   | "error";
 
 /** Output settings. */
@@ -107,6 +108,11 @@ export class Output {
   /** A warning, to stderr in both modes. */
   warn(line: string): void {
     this.#err(`${this.#color(pc.yellow, "warning:")} ${line}`);
+  }
+
+  /** A plain line to stderr in text mode (monitor status, a failed boot's last lines). */
+  note(line: string): void {
+    if (!this.json) this.#err(line);
   }
 
   /** A trace line, to stderr, only with --trace. */

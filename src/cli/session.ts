@@ -43,6 +43,8 @@ export interface Session {
   flashSize: number;
   /** Closes; resets as --after says when `ok`. */
   close(ok?: boolean): Promise<void>;
+  /** Resets as --after says and leaves the port open at `baud` (src/session's `release`). */
+  release(baud: number): Promise<{ reset: boolean; note?: string }>;
 }
 
 /**
@@ -71,7 +73,7 @@ export async function namedPorts(g: GlobalOptions): Promise<string[]> {
  * The single port named by the options; with none, the single port that
  * looks like an ESP board (or an error listing the candidates).
  */
-async function singlePort(g: GlobalOptions, out: Output): Promise<string> {
+export async function singlePort(g: GlobalOptions, out: Output): Promise<string> {
   const ports = await namedPorts(g);
   if (ports.length === 1) return ports[0];
   if (ports.length === 0) {
@@ -144,7 +146,7 @@ export async function openSession(
       throw e;
     }
   }
-  return { port, loader, chip, flashSize, close: session.close };
+  return { port, loader, chip, flashSize, close: session.close, release: session.release };
 }
 
 /** Runs `fn` with a session on `options.path`, else on the single given port. */
