@@ -49,6 +49,7 @@ import { KNOWN_STUBS, type KnownStub, ramDigest, type StubKind } from "./known_s
 import { RamImage } from "./ram.ts";
 import { SpiFlashPort } from "./spi_flash.ts";
 import { chipSecurity } from "./security.ts";
+import { randomBytes } from "../random.ts";
 
 export { RomErr } from "./rom.ts";
 export { StubErr } from "./stub.ts";
@@ -169,15 +170,7 @@ function defaultMac(seed: number): number[] {
 
 /** `length` pseudo-random bytes from the seed and a salt (a burned key, the flash's unique id). */
 function seededBytes(seed: number, length: number, salt = 0): Uint8Array {
-  const key = new Uint8Array(length);
-  let s = (Math.imul(seed >>> 0, 0x9e3779b1) ^ salt) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    key[i] = s & 0xff;
-  }
-  return key;
+  return randomBytes(length, (Math.imul(seed >>> 0, 0x9e3779b1) ^ salt) >>> 0);
 }
 
 function defaultXtal(chip: ChipName): number {
