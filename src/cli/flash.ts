@@ -141,21 +141,31 @@ async function flashBoard(
     o.event("plan", { plan });
     if (o.traceOn) { for (const line of formatPlan(plan)) o.trace(line); }
     const writeStarted = performance.now();
-    const result = await executePlan(loader, plan, regions, {
-      onEvent: (e) => {
-        if (e.type === "step-start" && e.step.action === "write") {
-          o.progressStart(e.step.region, e.step.length);
-        } else if (e.type === "step-progress") {
-          o.progress(e.step.region, e.done, e.total);
-        } else if (e.type === "step-done") {
-          o.progressEnd();
-        } else if (e.type === "region-done") {
-          o.event("region-done", e);
-        } else if (e.type === "rewrite") {
-          o.warn(`${e.region}: ${e.reason}; writing it again`);
-        }
-      },
-    });
+    // What Ctrl-C reports: sectors of the plan's steps done so far, and in all.
+    const planned = plan.steps.reduce((n, st) => n + st.sectors, 0);
+    let done = 0;
+    const track = (n: number) => o.interrupt.progress(port.path, Math.min(n, planned), planned);
+    track(0);
+    const result = await o.interrupt.writing(() =>
+      executePlan(loader, plan, regions, {
+        signal: o.interrupt.signal,
+        onEvent: (e) => {
+          if (e.type === "step-start" && e.step.action === "write") {
+            o.progressStart(e.step.region, e.step.length);
+          } else if (e.type === "step-progress") {
+            track(done + Math.floor(e.done / e.total * e.step.sectors));
+            o.progress(e.step.region, e.done, e.total);
+          } else if (e.type === "step-done") {
+            track(done += e.step.sectors);
+            o.progressEnd();
+          } else if (e.type === "region-done") {
+            o.event("region-done", e);
+          } else if (e.type === "rewrite") {
+            o.warn(`${e.region}: ${e.reason}; writing it again`);
+          }
+        },
+      })
+    );
     const secs = ((performance.now() - writeStarted) / 1000).toFixed(1);
     o.event("outcome", {
       outcome: plan.outcome,

@@ -68,9 +68,17 @@ export function createProgram() {
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({
-      writeOut: (s) => Deno.stdout.writeSync(new TextEncoder().encode(s)),
-      writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)),
+      writeOut: (s) => writeQuietly(Deno.stdout, s),
+      writeErr: (s) => writeQuietly(Deno.stderr, s),
     });
+}
+
+/** Help and usage text: a closed pipe (`espdelta --help | head -1`) is no error. */
+function writeQuietly(fd: typeof Deno.stdout | typeof Deno.stderr, text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  try {
+    for (let off = 0; off < bytes.length;) off += fd.writeSync(bytes.subarray(off));
+  } catch { /* the reader went away */ }
 }
 
 /** The program commands register on. */

@@ -62,6 +62,11 @@ export interface WriteRegionsOptions {
   eraseAll?: boolean;
   /** Receives each step. */
   onEvent?: (event: WriteEvent) => void;
+  /**
+   * Stops at the next safe point once aborted (before a region, after the
+   * data block in flight, before a check), throwing the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 /** What {@link writeRegions} did. */
@@ -85,17 +90,23 @@ export async function writeRegions(
   options: WriteRegionsOptions = {},
 ): Promise<WriteRegionsResult> {
   const emit = options.onEvent ?? (() => {});
+  const stopHere = () => options.signal?.throwIfAborted();
   const sorted = validateRegions(regions, loader.chip, options.flashSize);
+  stopHere();
   if (options.eraseAll) {
     emit({ type: "erase-all" });
     await loader.eraseFlash();
   }
   let bytesSent = 0;
   for (const region of sorted) {
+    stopHere();
     emit({ type: "region-start", region });
     const res = await loader.write(region.offset, region.data, {
       compress: options.compress ?? "auto",
-      onProgress: (done, total) => emit({ type: "progress", region, done, total }),
+      onProgress: (done, total) => {
+        emit({ type: "progress", region, done, total });
+        stopHere(); // the block in flight is written: a safe point
+      },
       ...(options.encrypt ? { encrypt: true } : {}),
     });
     bytesSent += res.bytesSent;
@@ -104,6 +115,7 @@ export async function writeRegions(
     if (options.encrypt) {
       verified = "encrypted";
     } else if (loader.canHash) {
+      stopHere();
       const device = await loader.md5(region.offset, region.data.length);
       const local = md5Hex(region.data);
       if (device !== local) throw new VerifyError(region.name, region.offset, local, device);
