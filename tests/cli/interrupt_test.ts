@@ -210,9 +210,10 @@ Deno.test("Ctrl-C on a terminal: the progress bar's cursor and line wrap come ba
     // The bar hid the cursor and turned line wrap off; both are back at the end.
     const hidden = text.indexOf("\x1b[?25l");
     assertOk(hidden >= 0 && text.indexOf("\x1b[?7l") >= 0, JSON.stringify(text.slice(0, 300)));
-    const m =
-      /\x1b\[\?25h\x1b\[\?7h(interrupted \(SIGINT\) after writing about (\d+) of 128 sectors; .*)\r\n$/
-        .exec(text);
+    const restored = "\x1b[?25h\x1b[?7h";
+    const tail = text.slice(text.lastIndexOf(restored) + restored.length);
+    const m = /^(interrupted \(SIGINT\) after writing about (\d+) of 128 sectors; .*)\r\n$/
+      .exec(tail);
     assertOk(m, JSON.stringify(text.slice(-300)));
     assertEquals(
       m[1],
