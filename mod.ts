@@ -28,7 +28,9 @@
 
 // Planning and executing: the heart of espdelta.
 export {
+  checkEncryptionOn,
   EncryptedFlashError,
+  EncryptionOffError,
   planFlash,
   type PlanOptions,
   summarizePlan,

@@ -26,6 +26,7 @@ const USAGE_CODES = new Set([
   "UNALIGNED", // a write offset (loader)
   "WRONG_CHIP", // --chip disagrees with the chip found (loader)
   "ENCRYPTED_FLASH", // the delta path on an encrypted flash (plan)
+  "ENCRYPTION_OFF", // --encrypt on a chip whose flash encryption is off (plan, session)
   "FILE_NOT_FOUND", // --stub FILE
   "BAD_STUB",
   "PORT_NOT_FOUND",

@@ -54,7 +54,12 @@ import {
 import { ImageError, PartitionError, RegionError } from "./errors.ts";
 import { type FilePair, regionsFromFiles } from "./files.ts";
 import { type FlashParams, patchFlashParams } from "./patch.ts";
-import { parsePartitionTable } from "./partitions.ts";
+import {
+  parsePartitionTable,
+  partitionAt,
+  type PartitionEntry,
+  verifyPartitions,
+} from "./partitions.ts";
 import { holdsImage, nameRegions, type Region, validateRegions } from "./region.ts";
 
 /** What a user gives: a build folder's path, or files at offsets. */
@@ -109,10 +114,12 @@ export async function loadInputs(inputs: Inputs, options: LoadOptions = {}): Pro
     regions = validateRegions(nameRegions(await regionsFromFiles(inputs)));
   }
   const images = new Map<Region, ImageReading>();
+  let table: PartitionEntry[] | undefined;
   for (const r of regions) {
     if (holdsImage(r) && r.data.length > 0) images.set(r, checkImage(r, read));
-    if (r.kind === "partition-table") checkTable(r);
+    if (r.kind === "partition-table") table = checkTable(r);
   }
+  if (table) checkPartitionFit(regions, table);
   const asked = options.flash ?? {};
   const fromBuild = build?.flash ?? {};
   const flash = {
@@ -151,15 +158,60 @@ function checkImage(r: Region, read: (bytes: Uint8Array) => ImageReading): Image
   return reading!;
 }
 
-/** Refuses a partition table that does not parse (magic, MD5, entries). */
-function checkTable(r: Region): void {
+/**
+ * Refuses a partition table that does not parse (magic, MD5, entries) or
+ * breaks gen_esp32part's rules (alignment, overlaps, names, sizes): a binary
+ * table gets the checks a CSV gets. Returns its entries.
+ */
+function checkTable(r: Region): PartitionEntry[] {
   try {
-    parsePartitionTable(r.data);
+    const { entries } = parsePartitionTable(r.data);
+    verifyPartitions(entries, { offset: r.offset });
+    return entries;
   } catch (e) {
     if (!(e instanceof PartitionError)) throw e;
     throw new PartitionError(
       e.code,
       `${where(r)}: not a valid partition table (${e.message}); rebuild it`,
+    );
+  }
+}
+
+const kib = (n: number) =>
+  n % 0x100000 === 0 ? `${n / 0x100000} MiB` : n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
+const span = (p: PartitionEntry) => `${p.name} (${kib(p.size)} at ${hex(p.offset)})`;
+
+/**
+ * Refuses a region that does not fit the partition it starts in (it would
+ * overwrite the next partition, or run past the last), or that starts
+ * outside every partition and runs into one, naming both partitions. A
+ * merged image at offset 0 spans the table by design and is left alone.
+ */
+export function checkPartitionFit(
+  regions: readonly Region[],
+  entries: readonly PartitionEntry[],
+): void {
+  const sorted = [...entries].sort((a, b) => a.offset - b.offset);
+  for (const r of regions) {
+    if (r.kind === "partition-table" || (r.kind === "other" && r.offset === 0)) continue;
+    const end = r.offset + r.data.length;
+    const home = partitionAt(sorted, r.offset);
+    const limit = home ? home.offset + home.size : r.offset;
+    const next = sorted.find((p) => p.offset >= limit && p.offset < end && p !== home);
+    if (home && end <= limit) continue;
+    if (!home && !next) continue;
+    const what = `${where(r)}: ${kib(r.data.length)}`;
+    const fix = home
+      ? `; check the offset, or give ${home.name} more room in the partition table`
+      : "; check the offset";
+    const into = next
+      ? `it would overwrite partition ${span(next)}`
+      : `it would run ${kib(end - limit)} past its end, outside every partition`;
+    throw new RegionError(
+      "PARTITION_OVERFLOW",
+      home
+        ? `${what} does not fit partition ${span(home)}: ${into}${fix}`
+        : `${what} starts outside every partition and runs into ${span(next!)}${fix}`,
     );
   }
 }

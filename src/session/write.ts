@@ -30,6 +30,7 @@
 import { type Region, validateRegions } from "../image/region.ts";
 import type { Loader } from "../loader/loader.ts";
 import { VerifyError } from "../plan/execute.ts";
+import { checkEncryptionOn } from "../plan/planner.ts";
 import { md5Hex } from "../plan/hash.ts";
 
 /** What {@link writeRegions} is doing, in order. */
@@ -79,7 +80,8 @@ export interface WriteRegionsResult {
 
 /**
  * Validates `regions` for the loader's chip and `flashSize`
- * (`validateRegions`), then writes each whole, in offset order, and checks
+ * (`validateRegions`), and with `encrypt` that the chip's flash encryption
+ * is on (`checkEncryptionOn`), then writes each whole, in offset order, and checks
  * it by device MD5. Throws {@link VerifyError} when the device holds other
  * bytes than were sent, and the validation's `RegionError` before anything
  * is written or erased.
@@ -92,6 +94,7 @@ export async function writeRegions(
   const emit = options.onEvent ?? (() => {});
   const stopHere = () => options.signal?.throwIfAborted();
   const sorted = validateRegions(regions, loader.chip, options.flashSize);
+  if (options.encrypt) checkEncryptionOn(loader);
   stopHere();
   if (options.eraseAll) {
     emit({ type: "erase-all" });
