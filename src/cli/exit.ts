@@ -31,6 +31,7 @@ const USAGE_CODES = new Set([
   "BAD_STUB",
   "PORT_NOT_FOUND",
   "PORT_BUSY",
+  "NOT_A_PORT", // -p /dev/null, a file or a folder
   "PERMISSION_DENIED",
   "NO_PORT",
   "AMBIGUOUS_PORT",

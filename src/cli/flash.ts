@@ -22,6 +22,7 @@ import { DEFAULT_BAUD, namedPorts, type Session, withSession } from "./session.t
 import type { Plan } from "../plan/types.ts";
 import type { Region } from "../image/region.ts";
 import { formatPlan } from "./plan_format.ts";
+import { FORCE_HELP } from "./inputs.ts";
 
 /** Registers `plan` and `flash`. */
 export function register(program: Program, out: () => Output): void {
@@ -30,7 +31,8 @@ export function register(program: Program, out: () => Output): void {
       .description("show what flash would write, without writing (device MD5s only)")
       .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
       .option("--full", "plan a full write of every region")
-      .option("--encrypt", "plan writing every region whole through the flash-encryption engine"),
+      .option("--encrypt", "plan writing every region whole through the flash-encryption engine")
+      .option("--force", FORCE_HELP),
   )
     .addHelpText(
       "after",
@@ -58,7 +60,8 @@ export function register(program: Program, out: () => Output): void {
         "--encrypt",
         "write every region whole through the chip's flash-encryption engine (needed when flash " +
           "encryption is on; cannot be verified by MD5)",
-      ),
+      )
+      .option("--force", FORCE_HELP),
   )
     .addHelpText(
       "after",
@@ -81,7 +84,7 @@ export function register(program: Program, out: () => Output): void {
 }
 
 /** Options of `flash`. */
-type FlashOptions = FlashSettingOptions & { full?: boolean; encrypt?: boolean };
+type FlashOptions = FlashSettingOptions & { full?: boolean; encrypt?: boolean; force?: boolean };
 
 /** The inputs for the connected chip, planned on the session's device. */
 async function planSession(
@@ -91,7 +94,10 @@ async function planSession(
   loaded: LoadedInputs,
   opts: FlashOptions,
 ): Promise<{ plan: Plan; regions: Region[] }> {
-  const regions = regionsForBoard(loaded, chip.name, flashSize, o);
+  const regions = regionsForBoard(loaded, chip.name, flashSize, o, {
+    revision: loader.revision,
+    force: opts.force,
+  });
   const plan = await planFlash(loader, regions, {
     flashSize,
     baud: g.baud ?? DEFAULT_BAUD,

@@ -11,7 +11,7 @@
 import { CommanderError } from "./deps.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { Output } from "./output.ts";
-import { applyConfig, readConfig } from "./config.ts";
+import { applyConfig, nameSource, readConfig } from "./config.ts";
 import { createProgram, type Program } from "./options.ts";
 import { Interrupt, INTERRUPTED_EXIT_CODE, type StopKind } from "./interrupt.ts";
 
@@ -54,7 +54,7 @@ export async function main(args: string[]): Promise<number> {
   });
   const program = await buildProgram(out);
   program.hook("preAction", async (_program, action) => {
-    const where = applyConfig(program, await readConfig());
+    const where = applyConfig(program, await readConfig(), Deno.env.toObject());
     // json, quiet and trace are global options only: the program holds them.
     const g = program.opts();
     output = new Output({ json: g.json, quiet: g.quiet, trace: g.trace, interrupt });
@@ -77,6 +77,7 @@ export async function main(args: string[]): Promise<number> {
       if (e.code === "commander.help") return 0;
       return ExitCode.USAGE;
     }
+    if (e instanceof EspdeltaError) nameSource(e, program);
     const code = exitCodeFor(e);
     const message = e instanceof Error ? e.message : String(e);
     current().error(message, e instanceof EspdeltaError ? e.code : "INTERNAL", code);

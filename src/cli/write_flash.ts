@@ -9,7 +9,7 @@ import { writeRegions } from "../session/write.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
-import { loadArgs, regionsForBoard, withFlashSettings } from "./inputs.ts";
+import { FORCE_HELP, loadArgs, regionsForBoard, withFlashSettings } from "./inputs.ts";
 
 /** Registers the command. */
 export function register(program: Program, out: () => Output): void {
@@ -23,7 +23,8 @@ export function register(program: Program, out: () => Output): void {
       .option(
         "--encrypt",
         "write through the chip's flash-encryption engine (cannot be verified by MD5)",
-      ),
+      )
+      .option("--force", FORCE_HELP),
   )
     .addHelpText(
       "after",
@@ -36,7 +37,10 @@ export function register(program: Program, out: () => Output): void {
       // Read and check the files before connecting, so a bad one never touches the device.
       const loaded = await loadArgs(args, g.chip, opts);
       await withSession(g, o, async ({ loader, chip, flashSize, port }) => {
-        const regions = regionsForBoard(loaded, chip.name, flashSize, o);
+        const regions = regionsForBoard(loaded, chip.name, flashSize, o, {
+          revision: loader.revision,
+          force: opts.force,
+        });
         let started = 0;
         // What Ctrl-C reports: sectors sent so far, and in all.
         const sectorsOf = (n: number) => Math.ceil(n / 0x1000);

@@ -27,6 +27,7 @@ export class CodedError<Code extends string> extends EspdeltaError {
  * - `BAD_CHECKSUM`: the stored XOR checksum differs from the computed one.
  * - `BAD_SHA256`: the appended SHA-256 digest is missing or wrong.
  * - `WRONG_CHIP`: the extended header names another chip.
+ * - `WRONG_REVISION`: the extended header's chip revision range excludes the chip's.
  * - `UNKNOWN_CHIP`: a chip or target name espdelta does not know.
  * - `BAD_ARGUMENT`: a flash mode, frequency or size the chip does not support.
  * - `DETECT_NEEDED`: flash size "detect" without a detected size.
@@ -43,6 +44,7 @@ export type ImageErrorCode =
   | "BAD_CHECKSUM"
   | "BAD_SHA256"
   | "WRONG_CHIP"
+  | "WRONG_REVISION"
   | "UNKNOWN_CHIP"
   | "BAD_ARGUMENT"
   | "DETECT_NEEDED"

@@ -42,9 +42,9 @@
  * @module
  */
 
-import { type ChipName, CHIPS } from "../chips/chips.ts";
+import { type ChipName, CHIPS, formatChipRevision } from "../chips/chips.ts";
 import { hex } from "../protocol/bytes.ts";
-import { type ImageReading, readImage } from "./app.ts";
+import { type AppImage, type ImageReading, readImage } from "./app.ts";
 import {
   type BuildDirOptions,
   type BuildOutput,
@@ -238,10 +238,61 @@ export function checkInputsChip(loaded: LoadedInputs, chip: ChipName): void {
   }
 }
 
+/**
+ * The chip revisions an image's extended header accepts, as esptool's
+ * write-flash reads it: `min_chip_rev_full`/`max_chip_rev_full` (major *
+ * 100 + minor; 65535: no maximum) where the header sets them, else the
+ * legacy `min_rev` byte (the minor version on the ESP32-C3, the major
+ * elsewhere). Undefined for an image without an extended header.
+ */
+export function imageRevisionRange(
+  image: AppImage,
+  chip: ChipName,
+): { min: number; max: number } | undefined {
+  const x = image.extended;
+  if (!x) return undefined;
+  // esptool: max_rev_full 0 means the fields predate the header; 65535 with
+  // min_rev_full 0 and a legacy min_rev set means only the legacy byte is.
+  const full = x.maxRevFull !== 0 && !(x.maxRevFull === 0xffff && x.minRevFull === 0 && x.minRev);
+  if (full) return { min: x.minRevFull, max: x.maxRevFull };
+  return { min: chip === "esp32c3" ? x.minRev : x.minRev * 100, max: 0xffff };
+}
+
+/**
+ * Refuses an image (an app, a bootloader) whose chip revision range (see
+ * {@link imageRevisionRange}) excludes the connected chip's `revision`
+ * (major * 100 + minor): ESP-IDF builds for a minimum revision, and code for
+ * a later revision may not run on an earlier one. Throws {@link ImageError}
+ * `WRONG_REVISION`; esptool's `--force` skips this check.
+ */
+export function checkChipRevision(loaded: LoadedInputs, chip: ChipName, revision: number): void {
+  const name = CHIPS[chip].displayName;
+  for (const [r, reading] of loaded.images) {
+    const range = reading.image ? imageRevisionRange(reading.image, chip) : undefined;
+    if (!range || (revision >= range.min && revision <= range.max)) continue;
+    const wanted = range.max === 0xffff
+      ? `${formatChipRevision(range.min)} or later`
+      : `${formatChipRevision(range.min)} to ${formatChipRevision(range.max)}`;
+    throw new ImageError(
+      "WRONG_REVISION",
+      `${where(r)}: built for ${name} revision ${wanted}, but this chip is ` +
+        `${formatChipRevision(revision)}; rebuild it for this revision, or pass --force to ` +
+        "write it anyway",
+    );
+  }
+}
+
 /** Options of {@link regionsForChip}. */
 export interface ChipOptions {
   /** The device's flash size in bytes (detected, or assumed): serves a flash size of `detect`. */
   flashSize?: number;
+  /**
+   * The chip's silicon revision (major * 100 + minor), when known: images
+   * must accept it ({@link checkChipRevision}).
+   */
+  revision?: number;
+  /** Skip the revision check, as esptool's `--force` does. */
+  force?: boolean;
 }
 
 /** Regions for one chip, and what was done to them. */
@@ -253,8 +304,8 @@ export interface ChipRegions {
 }
 
 /**
- * The loaded inputs for `chip`: checks them with {@link checkInputsChip},
- * then writes the flash settings into the bootloader header exactly when
+ * The loaded inputs for `chip`: checks them with {@link checkInputsChip}
+ * (and, given the chip's revision, {@link checkChipRevision}), then writes the flash settings into the bootloader header exactly when
  * esptool does (`patchFlashParams`). Throws {@link ImageError}
  * `BAD_ARGUMENT` for a setting the chip does not support.
  */
@@ -264,6 +315,9 @@ export function regionsForChip(
   options: ChipOptions = {},
 ): ChipRegions {
   checkInputsChip(loaded, chip);
+  if (options.revision !== undefined && !options.force) {
+    checkChipRevision(loaded, chip, options.revision);
+  }
   const notes: string[] = [];
   const regions = loaded.regions.map((r) => {
     const p = patchFlashParams(r.data, r.offset, chip, loaded.flash, {
