@@ -57,6 +57,7 @@ export class Interrupt {
   readonly #onStop: (how: StopKind) => void;
   #count = 0;
   #writing = 0;
+  #stopping = false;
   #name: string | undefined;
   #boards = new Map<string, { written: number; planned: number }>();
   #hint = "run the same command again to resume: it writes only what is still missing";
@@ -73,6 +74,11 @@ export class Interrupt {
   /** Aborted by the first signal; its reason is an {@link InterruptedError}. */
   get signal(): AbortSignal {
     return this.#controller.signal;
+  }
+
+  /** True once the run is stopping at once (the report is made; the exit follows). */
+  get stopping(): boolean {
+    return this.#stopping;
   }
 
   /** The name of the first signal, once one came. */
@@ -104,6 +110,8 @@ export class Interrupt {
     this.#name ??= name;
     if (this.#count === 1) this.#controller.abort(new InterruptedError(name));
     if (this.#count === 1 && this.#writing > 0) return;
+    if (this.#stopping) return;
+    this.#stopping = true;
     this.#onStop("at-once");
   }
 

@@ -67,9 +67,12 @@ export async function main(args: string[]): Promise<number> {
     return ExitCode.OK;
   } catch (e) {
     if (interrupt.signal.aborted) {
-      // A write stopped at its safe point (after the block in flight).
-      current().restoreTerminal();
-      current().interrupted("safe-point");
+      // A write stopped at its safe point (after the block in flight), unless
+      // the run is already stopping at once and has said so.
+      if (!interrupt.stopping) {
+        current().restoreTerminal();
+        current().interrupted("safe-point");
+      }
       return INTERRUPTED_EXIT_CODE;
     }
     if (e instanceof CommanderError) {
