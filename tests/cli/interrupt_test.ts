@@ -317,3 +317,32 @@ Deno.test("a full stderr pipe (a reader that stopped reading) stops the output, 
 function hexOffset(): string {
   return `0x${OFFSET.toString(16)}`;
 }
+
+Deno.test("many boards: one SIGINT stops every board at its safe point; the line sums them up", async () => {
+  await withBoard(100_000, async (a) => {
+    await withBoard(100_000, async (b) => {
+      const child = spawn(["-p", a.url, "-p", b.url, "--json", "flash", hexOffset(), a.file]);
+      let signalled = false;
+      const stdout = await readEvents(child.stdout, (e) => {
+        if (!signalled && e.type === "progress" && (e.done as number) > 0) {
+          signalled = true;
+          child.kill("SIGINT");
+        }
+      });
+      const status = await child.status;
+      const stderr = await new Response(child.stderr).text();
+      assertEquals(status.code, 130, stderr);
+      const events = checkEvents(stdout);
+      const boards = events.filter((e) => e.type === "board");
+      assertEquals(boards.map((e) => [e.ok, e.exitCode]), [[false, 130], [false, 130]]);
+      const last = events.at(-1)!;
+      assertEquals([last.type, last.sectors], ["interrupted", 2 * SECTORS]);
+      assertEquals(
+        stderr.trim().split("\n").at(-1),
+        `interrupted (SIGINT) after writing about ${last.sectorsWritten} of ${2 * SECTORS} ` +
+          `sectors; ${RESUME}`,
+      );
+      for (const d of [a, b]) assertOk(inRegion(d.device.flash.touchedSectors()));
+    });
+  });
+});
