@@ -28,7 +28,9 @@
 
 // Planning and executing: the heart of espdelta.
 export {
+  checkEncryptionOn,
   EncryptedFlashError,
+  EncryptionOffError,
   planFlash,
   type PlanOptions,
   summarizePlan,
@@ -76,7 +78,7 @@ export {
   type SyncAnswer,
 } from "./src/loader/connection.ts";
 export type { CommandRequest, SecurityInfo } from "./src/protocol/commands.ts";
-export { parseStubJson, type StubImage } from "./src/loader/stub.ts";
+export { checkStubFits, parseStubJson, type StubImage } from "./src/loader/stub.ts";
 export {
   ASSUMED_FLASH_SIZE,
   beforeResetFor,
@@ -92,7 +94,7 @@ export {
   type WriteRegionsOptions,
   type WriteRegionsResult,
 } from "./src/session/write.ts";
-export { findStub, type StubLog } from "./src/loader/stubs.ts";
+export { findStub, type StubLog, stubName } from "./src/loader/stubs.ts";
 export { FrameReader } from "./src/loader/frames.ts";
 
 // Time and randomness, injected.
@@ -199,13 +201,16 @@ export {
 } from "./src/image/partitions.ts";
 export type * from "./src/image/partitions.ts";
 export {
+  checkChipRevision,
   checkInputsChip,
+  checkPartitionFit,
+  imageRevisionRange,
   loadInputs,
   regionsForChip,
   regionsFromInputs,
 } from "./src/image/inputs.ts";
 export type * from "./src/image/inputs.ts";
-export { readInputFile, regionsFromFiles } from "./src/image/files.ts";
+export { checkOutputPath, readInputFile, regionsFromFiles } from "./src/image/files.ts";
 export type * from "./src/image/files.ts";
 export { holdsImage, nameRegions, validateRegions } from "./src/image/region.ts";
 export type * from "./src/image/region.ts";
@@ -225,11 +230,16 @@ export {
   CHIP_NAMES,
   type ChipInfo,
   type ChipName,
+  chipRevision,
   CHIPS,
   type EfuseField,
+  formatChipRevision,
   formatMac,
   type MacLayout,
   normalizeChipName,
+  type RamRange,
+  type RevisionFields,
+  revisionWords,
   type RomCaps,
   RTC_WDT_WKEY,
   type RtcWdt,

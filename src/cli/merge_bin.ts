@@ -7,7 +7,7 @@
 import { mergeBin } from "../image/merge.ts";
 import { hex } from "../protocol/bytes.ts";
 import { parseAddress, parseChip, parsePairs } from "./args.ts";
-import { readInputFile } from "../image/files.ts";
+import { checkOutputPath, readInputFile } from "../image/files.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 
@@ -31,6 +31,7 @@ export function register(program: Program, out: () => Output): void {
       const g = cmd.optsWithGlobals();
       const o = out();
       const chip = parseChip(g.chip);
+      await checkOutputPath(opts.output);
       const parts = [];
       for (const { offset, file } of parsePairs(args)) {
         parts.push({ offset, data: await readInputFile(file), name: file });

@@ -21,8 +21,9 @@ export function createProgram() {
     .addOption(
       new Option(
         "-p, --port <port>",
-        "serial port, socket://host:port or rfc2217://host:port (repeat for several boards)",
-      ).argParser(addTo).env("ESPDELTA_PORT"),
+        "serial port, socket://host:port or rfc2217://host:port (repeat for several boards; " +
+          "default: ESPDELTA_PORT)",
+      ).argParser(addTo),
     )
     .addOption(
       new Option(
@@ -33,14 +34,17 @@ export function createProgram() {
     .addOption(new Option("--sys-root <dir>", "sysfs tree for port discovery").hideHelp())
     .addOption(new Option("--dev-root <dir>", "device folder for port discovery").hideHelp())
     .addOption(
-      new Option("-b, --baud <rate>", "baud rate after connecting (default 460800)")
-        .argParser(parseBaud).env("ESPDELTA_BAUD"),
+      new Option(
+        "-b, --baud <rate>",
+        "baud rate after connecting (default: ESPDELTA_BAUD, else 460800)",
+      ).argParser(parseBaud),
     )
     .addOption(
-      new Option("-c, --chip <chip>", "target chip, or auto").default("auto").argParser((v) => {
-        parseChip(v);
-        return v;
-      }).env("ESPDELTA_CHIP"),
+      new Option("-c, --chip <chip>", "target chip, or auto (default: ESPDELTA_CHIP, else auto)")
+        .default("auto").argParser((v) => {
+          parseChip(v);
+          return v;
+        }),
     )
     .addOption(
       new Option("--before <reset>", "reset before connecting")
@@ -68,9 +72,17 @@ export function createProgram() {
     .showHelpAfterError(false)
     .exitOverride()
     .configureOutput({
-      writeOut: (s) => Deno.stdout.writeSync(new TextEncoder().encode(s)),
-      writeErr: (s) => Deno.stderr.writeSync(new TextEncoder().encode(s)),
+      writeOut: (s) => writeQuietly(Deno.stdout, s),
+      writeErr: (s) => writeQuietly(Deno.stderr, s),
     });
+}
+
+/** Help and usage text: a closed pipe (`espdelta --help | head -1`) is no error. */
+function writeQuietly(fd: typeof Deno.stdout | typeof Deno.stderr, text: string): void {
+  const bytes = new TextEncoder().encode(text);
+  try {
+    for (let off = 0; off < bytes.length;) off += fd.writeSync(bytes.subarray(off));
+  } catch { /* the reader went away */ }
 }
 
 /** The program commands register on. */

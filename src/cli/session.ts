@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ChipInfo } from "../chips/chips.ts";
+import { type ChipInfo, formatChipRevision } from "../chips/chips.ts";
 import { hex } from "../protocol/bytes.ts";
 import type { Loader } from "../loader/loader.ts";
 import {
@@ -124,6 +124,7 @@ export async function openSession(
     stub: loader.isStub,
     baud: port.baud,
     reset: session.reset,
+    ...(loader.revision !== undefined ? { revision: formatChipRevision(loader.revision) } : {}),
     ...(loader.security ? { security: loader.security } : {}),
   });
   const sec = loader.security;

@@ -58,6 +58,65 @@ export async function readInputFile(path: string): Promise<Uint8Array> {
 }
 
 /**
+ * Checks that `path` can be written before any work that would be lost if it
+ * could not (a 16 MB read-flash at 115200 baud takes 25 minutes): its folder
+ * exists and takes new files, or the file exists and opens for writing (it
+ * is not truncated here). Throws {@link InputError} `OUTPUT_UNWRITABLE`
+ * saying which and what to do.
+ *
+ * @example
+ * ```ts
+ * import { rejects } from "node:assert";
+ * import { checkOutputPath } from "./files.ts";
+ * await checkOutputPath(`${await Deno.makeTempDir()}/backup.bin`); // fine
+ * await rejects(checkOutputPath("/missing/dir/x.bin"), {
+ *   code: "OUTPUT_UNWRITABLE",
+ *   message: "cannot write /missing/dir/x.bin: folder /missing/dir does not exist; create it " +
+ *     "or pick another path",
+ * });
+ * ```
+ */
+export async function checkOutputPath(path: string): Promise<void> {
+  const fail = (why: string) => new InputError("OUTPUT_UNWRITABLE", `cannot write ${path}: ${why}`);
+  const reason = (e: unknown) =>
+    e instanceof Deno.errors.PermissionDenied
+      ? "permission denied"
+      : (e as Error).message.replace(/ \(os error \d+\).*$/, "").toLowerCase();
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = await Deno.stat(path);
+  } catch (e) {
+    if (!(e instanceof Deno.errors.NotFound)) throw fail(reason(e));
+  }
+  if (info?.isDirectory) throw fail("it is a folder; give a file name in it");
+  if (info) {
+    try {
+      (await Deno.open(path, { write: true })).close();
+    } catch (e) {
+      throw fail(`${reason(e)}; pick another path`);
+    }
+    return;
+  }
+  const cut = path.replace(/[\\/]+$/, "").search(/[\\/][^\\/]*$/);
+  const dir = cut < 0 ? "." : cut === 0 ? path[0] : path.slice(0, cut);
+  let folder: Deno.FileInfo;
+  try {
+    folder = await Deno.stat(dir);
+  } catch (e) {
+    if (e instanceof Deno.errors.NotFound) {
+      throw fail(`folder ${dir} does not exist; create it or pick another path`);
+    }
+    throw fail(`${reason(e)}; pick another path`);
+  }
+  if (!folder.isDirectory) throw fail(`${dir} is not a folder; pick another path`);
+  try {
+    await Deno.remove(await Deno.makeTempFile({ dir, prefix: ".espdelta-" }));
+  } catch (e) {
+    throw fail(`${reason(e)} in folder ${dir}; pick another path`);
+  }
+}
+
+/**
  * Regions from `ADDR FILE` pairs, in the order given, each named after its
  * file (`app.bin` -> `app`) and read once. A `.csv` file becomes the binary
  * partition table it describes, so `0x8000 partitions.csv` works without

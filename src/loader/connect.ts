@@ -42,7 +42,8 @@ import {
 } from "../serial/reset.ts";
 import type { Clock } from "../clock.ts";
 import type { Connection, ReconnectHook, SyncAnswer } from "./connection.ts";
-import type { StubImage } from "./stub.ts";
+import { checkStubFits, type StubImage } from "./stub.ts";
+import { readRevision } from "./identity.ts";
 import { DEFAULT_TIMEOUT_MS, MEM_END_ROM_TIMEOUT_MS, SYNC_TIMEOUT_MS } from "./timeouts.ts";
 
 /** How to reset before connecting. */
@@ -60,7 +61,10 @@ export interface ConnectOptions {
    * A flasher stub to upload and start, a function that finds one for the
    * detected chip (undefined: stay with the ROM), or false for the ROM loader.
    */
-  stub?: false | StubImage | ((chip: ChipInfo) => Promise<StubImage | undefined>);
+  stub?:
+    | false
+    | StubImage
+    | ((chip: ChipInfo, revision?: number) => Promise<StubImage | undefined>);
   /** Baud rate after connecting; only raised, never lowered. */
   baud?: number;
   /** Receives one line per packet. */
@@ -98,6 +102,11 @@ export interface DeviceState {
   info?: SecurityInfo | null;
   /** The security state, once read. */
   security?: DeviceSecurity;
+  /**
+   * The silicon revision, major * 100 + minor (undefined on the ESP8266, and
+   * in Secure Download Mode, which refuses READ_REG).
+   */
+  revision?: number;
 }
 
 /** The device could not be reached or identified. */
@@ -198,12 +207,17 @@ export async function readSecurity(
   return state.security;
 }
 
-/** Uploads a RAM program and starts it; for a stub, waits for its greeting. */
+/**
+ * Uploads a RAM program and starts it; for a stub, waits for its greeting.
+ * A program whose segments lie outside the chip's RAM (a stub for another
+ * chip) is refused before anything is sent (`checkStubFits`).
+ */
 export async function runStub(
   conn: Connection,
   state: DeviceState,
   stub: StubImage,
 ): Promise<void> {
+  if (state.chip) checkStubFits(stub, state.chip);
   for (
     const [data, addr] of [[stub.text, stub.textStart], [stub.data, stub.dataStart]] as const
   ) {
@@ -335,11 +349,14 @@ export async function establish(
   }
   state.chip = chip;
   const security = await readSecurity(conn, chip, state);
+  if (!security?.secureDownload) state.revision = await readRevision(conn, chip);
   if (security?.secureDownload && options.stub) {
     options.trace?.("Secure Download Mode: no stub, plain writes only");
   }
   if (options.stub && !state.stub && !security?.secureDownload) {
-    const stub = typeof options.stub === "function" ? await options.stub(chip) : options.stub;
+    const stub = typeof options.stub === "function"
+      ? await options.stub(chip, state.revision)
+      : options.stub;
     if (stub) await runStub(conn, state, stub);
   }
   const port = conn.port;

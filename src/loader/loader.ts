@@ -40,7 +40,7 @@ import {
   UnsupportedError,
 } from "./connect.ts";
 import { Connection, OP_ATTEMPTS, transient } from "./connection.ts";
-import { readFlashId, readMac } from "./identity.ts";
+import { readChipId, readFlashId, readMac } from "./identity.ts";
 import { type AfterReset, resetAfter } from "./reset_after.ts";
 import {
   CHIP_ERASE_TIMEOUT_MS,
@@ -109,6 +109,15 @@ export class Loader {
   /** The device's security state, read when connecting (undefined on the ESP8266). */
   get security(): DeviceSecurity | undefined {
     return this.#state.security;
+  }
+
+  /**
+   * The silicon revision, major * 100 + minor (e.g. 301 for v3.1), read
+   * from the chip's eFuses when connecting; undefined on the ESP8266 and in
+   * Secure Download Mode.
+   */
+  get revision(): number | undefined {
+    return this.#state.revision;
   }
 
   /** True when the device can hash its flash (stub, or a ROM with MD5 outside Secure Download Mode). */
@@ -185,6 +194,11 @@ export class Loader {
   /** The base MAC, 6 bytes. */
   readMac(): Promise<number[]> {
     return readMac(this.#conn, this.#chip);
+  }
+
+  /** The chip ID: the ESP8266's; undefined on every later chip, which has none. */
+  chipId(): Promise<number | undefined> {
+    return readChipId(this.#conn, this.#chip);
   }
 
   /** SPI_SET_PARAMS: tells the loader the flash size. */

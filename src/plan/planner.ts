@@ -42,6 +42,38 @@ export class EncryptedFlashError extends EspdeltaError {
   }
 }
 
+/**
+ * `--encrypt` on a chip whose flash encryption is off (or that has none):
+ * the engine would store ciphertext that the chip never decrypts at boot,
+ * so the board would not start. Refused before anything is written.
+ */
+export class EncryptionOffError extends EspdeltaError {
+  /** For `chip` (its display name), with its FLASH_CRYPT_CNT when it has flash encryption. */
+  constructor(chip: string, flashCryptCnt?: number) {
+    super(
+      "ENCRYPTION_OFF",
+      flashCryptCnt === undefined
+        ? `--encrypt: the ${chip} has no flash encryption; leave --encrypt out`
+        : `--encrypt: flash encryption is off on this ${chip} (FLASH_CRYPT_CNT ` +
+          `${hex(flashCryptCnt)}): the chip would store ciphertext it never decrypts at boot, ` +
+          "and the board would not start; leave --encrypt out, or enable flash encryption first",
+    );
+  }
+}
+
+/**
+ * Throws {@link EncryptionOffError} unless the device's flash encryption is
+ * on: what `--encrypt` needs before anything is written.
+ */
+export function checkEncryptionOn(dev: Pick<PlanDevice, "chip" | "security">): void {
+  if (dev.chip.encryptionBlock === null || !dev.security) {
+    throw new EncryptionOffError(dev.chip.displayName);
+  }
+  if (!dev.security.flashEncryption) {
+    throw new EncryptionOffError(dev.chip.displayName, dev.security.flashCryptCnt);
+  }
+}
+
 /** Options of {@link planFlash}. */
 export interface PlanOptions {
   /** Flash size to check regions against (detected or given). */
@@ -126,6 +158,7 @@ export async function planFlash(
   const p = costParams(options.baud ?? 115200, dev.isStub, { ...measured, ...options.cost });
   const sec = dev.security;
   if (sec?.flashEncryption && !options.encrypt) throw new EncryptedFlashError(sec.flashCryptCnt);
+  if (options.encrypt) checkEncryptionOn(dev);
   const canHash = !options.encrypt && (dev.canHash ?? (dev.isStub || dev.chip.rom.md5));
   const stats: Plan["probe"] = { md5Commands: 0, bytesHashed: 0, ms: 0 };
   const regionPlans: RegionPlan[] = [];

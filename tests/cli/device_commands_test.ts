@@ -85,7 +85,9 @@ Deno.test("chip-id, read-mac, flash-id", async () => {
     const c = await espdelta(["-p", url, "--no-stub", "chip-id"]);
     assertEquals([c.code, c.stdout], [
       0,
-      `Connected to ESP32-C3 on ${url}\nChip type: ESP32-C3\nChip ID: 5\nMAC: 24:0a:c4:aa:bb:cc\n`,
+      `Connected to ESP32-C3 on ${url}\nChip type: ESP32-C3 (revision v0.4)\n` +
+      "Chip ID: none (the ESP32-C3 has no chip ID, only the ESP8266 does; its MAC identifies " +
+      "it)\nMAC: 24:0a:c4:aa:bb:cc\n",
     ]);
     const m = await espdelta(["-p", url, "read-mac", "-q"]);
     assertEquals([m.code, m.stdout], [0, "MAC: 24:0a:c4:aa:bb:cc\n"]);

@@ -20,14 +20,21 @@ const REBUILDS = new URL("../../testdata/rebuilds/", import.meta.url);
 const MiB = 1 << 20;
 const SECTOR = 0x1000;
 
-/** A synthetic RAM program, registered with the virtual device as a legacy flasher stub. */
-const STUB: StubImage = {
-  entry: 0x4009_0000,
-  text: randomBytes(0x2000, 7),
-  textStart: 0x4009_0000,
-  data: randomBytes(0x300, 8),
-  dataStart: 0x3ffe_0000,
-};
+/**
+ * A synthetic RAM program, registered with the virtual device as a legacy
+ * flasher stub, loaded where `chip` has RAM (the loader refuses a stub
+ * outside it).
+ */
+function stubFor(chip: ChipName): StubImage {
+  const [text, data] = chip === "esp32s3" ? [0x4037_8000, 0x3fcb_0000] : [0x4009_0000, 0x3ffe_0000];
+  return {
+    entry: text,
+    text: randomBytes(0x2000, 7),
+    textStart: text,
+    data: randomBytes(0x300, 8),
+    dataStart: data,
+  };
+}
 
 const read = (path: string) => Deno.readFile(new URL(path, REBUILDS));
 
@@ -65,10 +72,10 @@ async function session(chip: ChipName, regions: FlashRegion[], oldApp: Uint8Arra
     chip,
     flashSize: flash.length,
     flash,
-    knownStubs: [knownStub(STUB, chip, "legacy")],
+    knownStubs: [knownStub(stubFor(chip), chip, "legacy")],
   });
   const port = memoryPort(device);
-  const loader = await connect(port, { stub: STUB });
+  const loader = await connect(port, { stub: stubFor(chip) });
   device.flash.resetCounters();
   const before = device.commandCounts();
   const since = (op: string) => (device.commandCounts()[op] ?? 0) - (before[op] ?? 0);
@@ -176,10 +183,10 @@ async function interrupted(
     flashSize: flash.length,
     flash,
     clock,
-    knownStubs: [knownStub(STUB, chip, "legacy")],
+    knownStubs: [knownStub(stubFor(chip), chip, "legacy")],
   });
   const { port, stats } = timedLink(device, clock);
-  const loader = await connect(port, { clock, baud: 921600, stub: STUB });
+  const loader = await connect(port, { clock, baud: 921600, stub: stubFor(chip) });
   const plan = await planFlash(loader, regions, { flashSize: flash.length, baud: 921600 });
   device.flash.resetCounters();
   const sent = stats.bytesToDevice;
