@@ -71,6 +71,13 @@ export interface RomCaps {
    */
   baudDivisorFrom?: "estimate" | "assumes-40mhz";
   /**
+   * With `estimate`: where the ESP32 ROM's crystal estimate can be read, as
+   * esptool's `get_rom_cal_crystal_freq` reads it: the RTC calibration value
+   * (bits 31..7 of `caliReg`) and the 8 MHz clock's eFuse field (bits 7..0
+   * of `ck8mReg`); the estimate is cali × 15625 × ck8m / 40 Hz.
+   */
+  xtalCalibration?: { caliReg: number; ck8mReg: number };
+  /**
    * The ROM's FLASH_BEGIN erases more than asked (the ESP8266 counts the
    * sectors up to the next 64 KiB boundary twice), so the host sends a
    * corrected erase size, as esptool does.
@@ -343,6 +350,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
       securityInfo: "none",
       beginEncryptedWord: false,
       baudDivisorFrom: "estimate",
+      xtalCalibration: { caliReg: 0x3ff5f06c, ck8mReg: 0x3ff5a010 },
     },
     mac: { kind: "esp32", word1: 0x3ff5a004, word2: 0x3ff5a008 },
     uartDateReg: 0x60000078,

@@ -29,7 +29,8 @@ class MemoryPort extends DeviceLink {
     super(device, `memory:${device.chip.name}`, options.baud ?? 115200);
     device.onTransmit((bytes, baud) => {
       if (this.closed) return;
-      this.#inbox.push(sameRate(this.baud, baud) ? bytes.slice() : garble(bytes));
+      const intact = device.usbSerialJtag || sameRate(this.baud, baud);
+      this.#inbox.push(intact ? bytes.slice() : garble(bytes));
       this.#wake();
     });
   }

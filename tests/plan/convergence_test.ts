@@ -161,6 +161,9 @@ Deno.test("200 seeded fault trials: a re-run converges and never touches a secto
       assertOk(/run the same command again|failed to connect/.test(first.error), where);
     }
   }
-  // How the 200 faults played out (deterministic: the same every run).
-  assertEquals({ firstRunFailed, recovered }, { firstRunFailed: 34, recovered: 84 });
+  // How the 200 faults played out (deterministic: the same every run; a change to what the
+  // loader sends or to the timing model moves which command a fault hits). With the flash
+  // slowed 57 and 63 times (seeds 34 and 13), one block's wait for an erase started ahead
+  // outlasts even the third attempt's doubled timeout: those first runs fail, re-runs converge.
+  assertEquals({ firstRunFailed, recovered }, { firstRunFailed: 36, recovered: 82 });
 });
