@@ -34,6 +34,7 @@ import {
 import { EspdeltaError, ProtocolError, TimeoutError } from "../protocol/errors.ts";
 import { Op, Sizes, STUB_GREETING } from "../protocol/opcodes.ts";
 import type { Port } from "../serial/port.ts";
+import { PortLostError } from "../serial/lost.ts";
 import {
   defaultStrategies,
   type ResetFn,
@@ -69,6 +70,11 @@ export interface ConnectOptions {
   clock?: Clock;
   /** Called with the name of the reset strategy that worked. */
   onReset?: (strategy: string) => void;
+  /**
+   * How long to keep trying to open a port whose link died before giving up,
+   * in ms (default 3 s, `PORT_RETURN_MS`; 0: never try).
+   */
+  portReturnMs?: number;
 }
 
 /** What the device's eFuses say about its security, read when connecting. */
@@ -291,6 +297,12 @@ async function resetAndSync(conn: Connection, options: ConnectOptions): Promise<
         options.onReset?.(s.name);
         return synced;
       } catch (e) {
+        // A dead link is no failed sync: bring the port back (or end with one line), then go on.
+        if (e instanceof PortLostError) {
+          if (conn.recovering) throw e;
+          await conn.restorePort("connecting", e);
+          continue;
+        }
         lastError = e;
         bootText += conn.takeNoise();
         await clock.sleep(50);

@@ -262,7 +262,7 @@ export class Loader {
         this.#conn.trace?.(
           `write at ${hex(offset)}: ${(e as Error).message}; recovering, then again`,
         );
-        await this.recover();
+        await this.#conn.recover(`the write at ${hex(offset)}`, e);
       }
     }
   }
@@ -465,6 +465,7 @@ export async function connect(port: Port, options: ConnectOptions = {}): Promise
     clock: options.clock,
     trace: options.trace,
     reconnect: reconnectHook(state, options),
+    portReturnMs: options.portReturnMs,
   });
   const chip = await establish(conn, state, options);
   return new Loader(conn, chip, state);
