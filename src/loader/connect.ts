@@ -333,8 +333,12 @@ export async function establish(
 ): Promise<ChipInfo> {
   if (options.reset !== "no-reset-no-sync") {
     const synced = await resetAndSync(conn, options);
-    // The stub answers SYNC with value 0; every ROM with a non-zero value.
-    if (synced.every((v) => v === 0)) state.stub = true;
+    // The stub answers SYNC with value 0; every ROM with a non-zero value. A stub left
+    // running (--after no-reset-stub, or a reset that could not reach the chip) is used as is.
+    if (synced.every((v) => v === 0)) {
+      state.stub = true;
+      options.trace?.("the flasher stub is already running (it answered SYNC with 0): no upload");
+    }
   }
   const { chip, info } = await detectChip(conn);
   state.info = info;

@@ -33,7 +33,7 @@ export const LOSS_REASONS = {
   /** rfc2217://: the same, from an RFC 2217 server (ser2net stopped, restarted, or kicked us). */
   rfc2217: "the RFC 2217 server closed the session",
   /** A local serial device or pty: a hang-up, EIO, ENXIO or ENODEV. */
-  tty: "the device is gone (unplugged, or the other side of the pty closed)",
+  tty: "the device is gone: unplugged, or the other side of the pty closed",
 } as const;
 
 /** The port's link died; see the module doc. Thrown by read, write and the port's ioctls. */
@@ -56,8 +56,8 @@ export class PortLostError extends LinkLostError {
    * assert.strictEqual(e.code, "LINK_LOST");
    * assert.strictEqual(
    *   e.message,
-   *   "lost the device on /dev/ttyUSB0 (the device is gone (unplugged, or the other side of " +
-   *     "the pty closed)); check the cable and power, then run the same command again: " +
+   *   "lost the device on /dev/ttyUSB0 (the device is gone: unplugged, or the other side of " +
+   *     "the pty closed); check the cable and power, then run the same command again: " +
    *     "espdelta re-plans and writes only what is still wrong",
    * );
    * ```
