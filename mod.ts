@@ -103,6 +103,7 @@ export { uniform } from "./src/random.ts";
 
 // Ports.
 export type { Port, Signals } from "./src/serial/port.ts";
+export { LOSS_REASONS, type LossKind, PortLostError } from "./src/serial/lost.ts";
 export { openPort } from "./src/serial/open.ts";
 export {
   describePort,
@@ -163,11 +164,23 @@ export {
   type TimingParams,
   uartMs,
 } from "./src/emulator/timing.ts";
-export { type FlashChipOptions, NorFlash, winbondJedecId } from "./src/emulator/flash.ts";
+export {
+  type FlashChipOptions,
+  type FlashStore,
+  NorFlash,
+  winbondJedecId,
+} from "./src/emulator/flash.ts";
+export {
+  countersPath,
+  FlashFile,
+  FlashFileError,
+  readCounters,
+  type SectorCounters,
+} from "./src/emulator/flash_file.ts";
 export { type FaultCounts, FaultModel, type FaultOptions } from "./src/emulator/faults.ts";
 export { memoryPort } from "./src/emulator/memory.ts";
 export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";
-export { type Served, servePty } from "./src/emulator/pty.ts";
+export { type PtyOptions, type Served, servePty } from "./src/emulator/pty.ts";
 export {
   type Rfc2217Server,
   type SerialSettings,

@@ -411,6 +411,20 @@ export class VirtualDevice {
     this.#boot(bootMode, "poweron");
   }
 
+  /**
+   * EN pulsed with the boot pin held as `bootMode` says: what a host's reset
+   * sequence does through the auto-reset circuit (esptool's classic reset
+   * gives "download"), for links that cannot carry DTR and RTS (a pty). An
+   * external reset: the straps are latched afresh, the flash chip stays
+   * powered.
+   */
+  pulseEn(bootMode: "download" | "flash"): void {
+    this.dispose();
+    this.#inReset = false;
+    this.#strap = bootMode;
+    this.#boot(bootMode, "external");
+  }
+
   /** True when the board serves the chip's USB-Serial/JTAG port (no UART: the baud rate is ignored). */
   get usbSerialJtag(): boolean {
     return this.#usbJtag;

@@ -34,6 +34,7 @@ import {
 import { EspdeltaError, ProtocolError, TimeoutError } from "../protocol/errors.ts";
 import { Op, Sizes, STUB_GREETING } from "../protocol/opcodes.ts";
 import type { Port } from "../serial/port.ts";
+import { PortLostError } from "../serial/lost.ts";
 import {
   defaultStrategies,
   type ResetFn,
@@ -81,6 +82,11 @@ export interface ConnectOptions {
   clock?: Clock;
   /** Called with the name of the reset strategy that worked. */
   onReset?: (strategy: string) => void;
+  /**
+   * How long to keep trying to open a port whose link died before giving up,
+   * in ms (default 3 s, `PORT_RETURN_MS`; 0: never try).
+   */
+  portReturnMs?: number;
 }
 
 /** What the device's eFuses say about its security, read when connecting. */
@@ -387,6 +393,12 @@ async function resetAndSync(conn: Connection, options: ConnectOptions): Promise<
         options.onReset?.(s.name);
         return synced;
       } catch (e) {
+        // A dead link is no failed sync: bring the port back (or end with one line), then go on.
+        if (e instanceof PortLostError) {
+          if (conn.recovering) throw e;
+          await conn.restorePort("connecting", e);
+          continue;
+        }
         lastError = e;
         bootText += conn.takeNoise();
         await clock.sleep(50);
@@ -417,8 +429,12 @@ export async function establish(
 ): Promise<ChipInfo> {
   if (options.reset !== "no-reset-no-sync") {
     const synced = await resetAndSync(conn, options);
-    // The stub answers SYNC with value 0; every ROM with a non-zero value.
-    if (synced.every((v) => v === 0)) state.stub = true;
+    // The stub answers SYNC with value 0; every ROM with a non-zero value. A stub left
+    // running (--after no-reset-stub, or a reset that could not reach the chip) is used as is.
+    if (synced.every((v) => v === 0)) {
+      state.stub = true;
+      options.trace?.("the flasher stub is already running (it answered SYNC with 0): no upload");
+    }
   }
   const { chip, info } = await detectChip(conn);
   state.info = info;

@@ -293,7 +293,7 @@ export class Loader {
         // With `--baud auto`, a garbled or lost reply means this rate is too fast.
         const speed = this.#state.speed;
         if (speed?.choice && linkError(e)) speed.lower(this.port.baud, (e as Error).message);
-        await this.recover();
+        await this.#conn.recover(`the write at ${hex(offset)}`, e);
         if (speed) await speed.enforce(this.#conn, this.#chip, this.#state);
       }
     }
@@ -504,6 +504,7 @@ export async function connect(port: Port, options: ConnectOptions = {}): Promise
     clock: options.clock,
     trace: options.trace,
     reconnect: reconnectHook(state, options),
+    portReturnMs: options.portReturnMs,
   });
   const chip = await establish(conn, state, options);
   return new Loader(conn, chip, state);

@@ -1,5 +1,5 @@
 /**
- * `socket://host:port` ports.
+ * `socket://` ports.
  * @module
  */
 
@@ -46,16 +46,21 @@ export function parseHostUrl(url: string): { host: string; port: number; query: 
   );
 }
 
-/** Opens a raw TCP port. */
-export async function openTcp(url: string, options: { baud?: number } = {}): Promise<Port> {
+/** Connects to `url`'s host and port, or throws PORT_NOT_FOUND with the reason in words. */
+export async function dialTcp(url: string): Promise<Deno.TcpConn> {
   const { host, port } = parseHostUrl(url);
   try {
-    const conn = await Deno.connect({ hostname: host, port });
-    return new TcpPort(url, conn, options.baud ?? 115200);
+    return await Deno.connect({ hostname: host, port });
   } catch (e) {
     throw new EspdeltaError(
       "PORT_NOT_FOUND",
       `cannot connect to ${url}: ${(e as Error).message.split(" (os error")[0]}`,
     );
   }
+}
+
+/** Opens a raw TCP port; it can dial its server again after the link died. */
+export async function openTcp(url: string, options: { baud?: number } = {}): Promise<Port> {
+  const conn = await dialTcp(url);
+  return new TcpPort(url, conn, options.baud ?? 115200, () => dialTcp(url));
 }
