@@ -38,6 +38,12 @@ export interface OutputOptions {
    * `port: tag`, and there are no progress bars (they would interleave).
    */
   tag?: string;
+  /**
+   * Whose words: espdelta's (`warning:`, `error:`), or esptool v5's
+   * (`WARNING:`, `ERROR: A fatal error occurred:`) for the esptool
+   * personality. Default espdelta.
+   */
+  style?: "espdelta" | "esptool";
 }
 
 const encoder = new TextEncoder();
@@ -55,6 +61,8 @@ export class Output {
   readonly quiet: boolean;
   /** Trace mode. */
   readonly traceOn: boolean;
+  /** Whose words (see {@link OutputOptions.style}). */
+  readonly style: "espdelta" | "esptool";
   #out: (line: string) => void;
   #err: (line: string) => void;
   #tty: boolean;
@@ -67,6 +75,7 @@ export class Output {
     this.json = options.json ?? false;
     this.quiet = options.quiet ?? false;
     this.traceOn = options.trace ?? false;
+    this.style = options.style ?? "espdelta";
     this.#out = options.stdout ?? writeLine(Deno.stdout);
     this.#err = options.stderr ?? writeLine(Deno.stderr);
     this.#tty = options.isTerminal ?? Deno.stdout.isTerminal();
@@ -90,6 +99,7 @@ export class Output {
       stderr: this.#err,
       isTerminal: false,
       tag,
+      style: this.style,
     });
   }
 
@@ -106,7 +116,8 @@ export class Output {
 
   /** A warning, to stderr in both modes. */
   warn(line: string): void {
-    this.#err(`${this.#color(pc.yellow, "warning:")} ${line}`);
+    const label = this.style === "esptool" ? "WARNING:" : "warning:";
+    this.#err(`${this.#color(pc.yellow, label)} ${line}`);
   }
 
   /** A trace line, to stderr, only with --trace. */
@@ -117,7 +128,8 @@ export class Output {
   /** An error: one line on stderr, and an `error` event in JSON mode. */
   error(message: string, code: string, exitCode: number): void {
     if (this.json) this.event("error", { code, message, exitCode });
-    this.#err(`${this.#color(pc.red, "error:")} ${message}`);
+    const label = this.style === "esptool" ? "ERROR: A fatal error occurred:" : "error:";
+    this.#err(`${this.#color(pc.red, label)} ${message}`);
   }
 
   /** A JSON Lines event (JSON mode only). */

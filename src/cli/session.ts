@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ChipInfo } from "../chips/chips.ts";
+import { type ChipInfo, formatMac } from "../chips/chips.ts";
 import { hex } from "../protocol/bytes.ts";
 import type { Loader } from "../loader/loader.ts";
 import {
@@ -27,6 +27,7 @@ import { parseChip, UsageError } from "./args.ts";
 import type { GlobalOptions } from "./options.ts";
 import type { Output } from "./output.ts";
 import { loadStub } from "./stub.ts";
+import { afterResetLines, connectedLines } from "./esptool_text.ts";
 
 /** Baud used after connecting when none is given. */
 export const DEFAULT_BAUD = 460800;
@@ -117,7 +118,14 @@ export async function openSession(
     ...(g.trace ? { trace: log.trace } : {}),
   });
   const { loader, port, chip } = session;
-  out.info(`Connected to ${chip.displayName} on ${path}${loader.isStub ? " (stub)" : ""}`);
+  if (out.style === "esptool") {
+    const sdm = loader.security?.secureDownload ?? false;
+    const mac = sdm || out.quiet ? undefined : formatMac(await loader.readMac());
+    const facts = { chip: chip.displayName, port: path, stub: loader.isStub, baud: port.baud };
+    for (const line of connectedLines({ ...facts, mac, secureDownload: sdm })) out.info(line);
+  } else {
+    out.info(`Connected to ${chip.displayName} on ${path}${loader.isStub ? " (stub)" : ""}`);
+  }
   out.event("connected", {
     port: path,
     chip: chip.name,
@@ -162,6 +170,7 @@ export async function withSession<T>(
     await s.close(false);
     throw e;
   }
+  if (out.style === "esptool") for (const line of afterResetLines(g.after)) out.info(line);
   await s.close(true);
   return result;
 }
