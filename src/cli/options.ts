@@ -34,7 +34,8 @@ export function parseConnectAttempts(text: string): number {
  */
 export function createProgram(personality: "espdelta" | "esptool" = "espdelta") {
   const esptool = personality === "esptool";
-  const env = (option: Option, name: string) => option.env(`${esptool ? "ESPTOOL" : "ESPDELTA"}_${name}`);
+  const env = (option: Option, name: string) =>
+    option.env(`${esptool ? "ESPTOOL" : "ESPDELTA"}_${name}`);
   const baud = new Option(
     "-b, --baud <rate>",
     `baud rate after connecting (default ${esptool ? 115200 : 460800})`,

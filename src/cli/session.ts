@@ -155,12 +155,16 @@ export async function openSession(
   return { port, loader, chip, flashSize, close: session.close };
 }
 
-/** Runs `fn` with a session on `options.path`, else on the single given port. */
+/**
+ * Runs `fn` with a session on `options.path`, else on the single given port.
+ * `reset: false` leaves the chip as `fn` left it (running a RAM program),
+ * whatever `--after` says.
+ */
 export async function withSession<T>(
   g: GlobalOptions,
   out: Output,
   fn: (s: Session) => Promise<T>,
-  options: { needFlashSize?: boolean; path?: string } = {},
+  options: { needFlashSize?: boolean; path?: string; reset?: boolean } = {},
 ): Promise<T> {
   const s = await openSession(g, out, options.path ?? await singlePort(g, out), options);
   let result: T;
@@ -170,7 +174,12 @@ export async function withSession<T>(
     await s.close(false);
     throw e;
   }
-  if (out.style === "esptool") for (const line of afterResetLines(g.after)) out.info(line);
+  if (options.reset === false) {
+    if (out.style === "esptool") out.info("\nExiting immediately.");
+    await s.close(false);
+    return result;
+  }
+  if (out.style === "esptool") out.info(afterResetLines(g.after).join("\n"));
   await s.close(true);
   return result;
 }

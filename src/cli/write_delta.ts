@@ -8,6 +8,11 @@
  * @module
  */
 
+import { type ChipName, CHIPS } from "../chips/chips.ts";
+import { imageChipId } from "../image/app.ts";
+import { type LoadedInputs, regionsForChip } from "../image/inputs.ts";
+import { holdsImage } from "../image/region.ts";
+import { InputError } from "../image/errors.ts";
 import type { Loader } from "../loader/loader.ts";
 import { executePlan } from "../plan/execute.ts";
 import { planFlash } from "../plan/planner.ts";
@@ -78,6 +83,72 @@ export type WriteFlashProgress =
   | { type: "rewrite"; region: string; reason: string };
 
 const SECTOR = 0x1000;
+
+/**
+ * The one note for esptool's `--skip-flashed`, `--diff-with` and
+ * `--trust-flash-content`: accepted, and what they ask for is what
+ * write-flash does anyway.
+ */
+export const SUBSUMED_NOTE =
+  "--skip-flashed, --diff-with and --trust-flash-content are not needed: write-flash asks the " +
+  "device for the MD5 of every sector it would write and writes only those that differ";
+
+/**
+ * Checks `--diff-with` files as esptool does (each must exist; `skip` skips
+ * one), though their contents are not needed.
+ */
+export async function checkDiffWith(files: readonly string[] | undefined): Promise<void> {
+  for (const f of files ?? []) {
+    if (f.toLowerCase() === "skip") continue;
+    try {
+      if (!(await Deno.stat(f)).isFile) throw new Deno.errors.IsADirectory(f);
+    } catch {
+      throw new InputError(
+        "FILE_NOT_FOUND",
+        `--diff-with ${f}: no such file; give the previously flashed files, or 'skip'`,
+      );
+    }
+  }
+}
+
+/** The regions to write on `chip`, and what was done to them on the way. */
+export interface WriteRegions {
+  /** Sorted by offset, bootloader header patched as asked. */
+  regions: Region[];
+  /** `region: Flash parameters set to 0x0220. SHA digest in image updated.`, one per patch. */
+  notes: string[];
+  /** The bare patch messages, as esptool prints them (without the region name). */
+  patches: string[];
+}
+
+/**
+ * The loaded inputs for `chip`, as `regionsForChip` makes them; with
+ * `force` (esptool's `--force`), images built for another chip are written
+ * anyway, as plain data.
+ */
+export function regionsForWrite(
+  loaded: LoadedInputs,
+  chip: ChipName,
+  flashSize: number,
+  force = false,
+): WriteRegions {
+  const input = force
+    ? { regions: loaded.regions, flash: loaded.flash, images: new Map() }
+    : loaded;
+  const { regions, notes } = regionsForChip(input, chip, { flashSize });
+  const patches = notes.map((n) => n.slice(n.indexOf(": ") + 2));
+  if (!force) return { regions, notes, patches };
+  const id = CHIPS[chip].imageChipId;
+  const foreign = (r: Region) => {
+    const built = holdsImage(r) ? imageChipId(r.data) : undefined;
+    return id !== null && built !== undefined && built !== id;
+  };
+  return {
+    regions: regions.map((r) => foreign(r) ? { ...r, kind: "other" as const } : r),
+    notes,
+    patches,
+  };
+}
 
 /**
  * The loader as the planner sees it, with the wire's compression as asked;
@@ -177,7 +248,10 @@ export async function writeFlash(
   const dev = planDevice(loader, compress, (c) => deflated = c);
   const plan = await planFlash(dev, regions, { flashSize: options.flashSize, baud: options.baud });
   const byName = new Map(regions.map((r) => [r.name, r]));
-  const stats = new Map<string, { sent: number; first?: number; last?: number; deflated: boolean }>();
+  const stats = new Map<
+    string,
+    { sent: number; first?: number; last?: number; deflated: boolean }
+  >();
   for (const rp of plan.regions) stats.set(rp.name, { sent: 0, deflated: false });
   const result = await executePlan(dev, plan, regions, {
     onEvent: (e) => {
