@@ -93,7 +93,16 @@ export function createProgram(personality: "espdelta" | "esptool" = "espdelta") 
       "--reset-sequence <seq>",
       "custom reset before connecting, e.g. D0|R1|W0.1|D1|R0|W0.05|D0",
     )
-    .option("-t, --trace", "print every packet sent and received")
+    .addOption(
+      // esptool's -t; espdelta keeps -t free (merge-bin's --target-offset), as its
+      // global options are recognised after the command too.
+      new Option(
+        esptool ? "-t, --trace" : "--trace",
+        "print every packet sent and received",
+      ) as Option<
+        "--trace"
+      >,
+    )
     .addOption(
       new Option("--connect-attempts <n>", "reset and sync attempts; 0: until the device answers")
         .default(7).argParser(parseConnectAttempts),
