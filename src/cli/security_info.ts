@@ -104,10 +104,8 @@ export function securityReport(chip: ChipName, si: SecurityInfo): string[] {
   const purposes = KEY_PURPOSES[chip];
   if (purposes && Object.keys(purposes).length > 0) {
     lines.push(`Key Purposes: (${si.keyPurposes.join(", ")})`);
-    lines.push(
-      si.keyPurposes.slice(0, MAX_KEY + 1)
-        .map((p, i) => `  BLOCK_KEY${i} - ${purposes[p] ?? "UNKNOWN"}`).join("\n"),
-    );
+    si.keyPurposes.slice(0, MAX_KEY + 1)
+      .forEach((p, i) => lines.push(`  BLOCK_KEY${i} - ${purposes[p] ?? "UNKNOWN"}`));
   }
   if (si.chipId !== undefined && si.ecoVersion !== undefined) {
     lines.push(`Chip ID: ${si.chipId}`, `API Version: ${si.ecoVersion}`);

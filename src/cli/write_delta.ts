@@ -72,6 +72,8 @@ export interface WriteFlashResult {
   bytesSent: number;
   /** espdelta's one line: `selective, 2 of 48 sectors written`. */
   summary: string;
+  /** The same per region, as `flash` says it: `selective: factory 0x10000 (2 of 48 sectors)`. */
+  detail: string;
 }
 
 /** Progress of one write, for bars and JSON events. */
@@ -184,6 +186,22 @@ function writtenBytes(length: number, ranges: readonly [number, number][]): numb
   return n;
 }
 
+/** The per-region line of a write, in the words of the planner's `summarizePlan`. */
+function detailOf(outcome: Plan["outcome"], reports: readonly RegionReport[]): string {
+  const names = reports.map((r) => r.region.name);
+  if (outcome === "verify-skip") {
+    return `verify-skip: ${reports.length} region${
+      reports.length === 1 ? "" : "s"
+    } already on the device (${names.join(", ")})`;
+  }
+  const parts = reports.filter((r) => r.sectorsWritten > 0).map((r) =>
+    `${r.region.name} 0x${
+      r.region.offset.toString(16)
+    } (${r.sectorsWritten} of ${r.sectors} sector${r.sectors === 1 ? "" : "s"})`
+  );
+  return `${outcome}: ${parts.join(", ")}`;
+}
+
 /** The summary line of a write. */
 function summaryOf(outcome: Plan["outcome"], reports: readonly RegionReport[]): string {
   const written = reports.reduce((n, r) => n + r.sectorsWritten, 0);
@@ -241,6 +259,7 @@ export async function writeFlash(
       regions: reports,
       bytesSent: result.bytesSent,
       summary: summaryOf("full", reports),
+      detail: detailOf("full", reports),
     };
   }
 
@@ -299,5 +318,6 @@ export async function writeFlash(
     regions: reports,
     bytesSent: result.bytesSent,
     summary: summaryOf(plan.outcome, reports),
+    detail: detailOf(plan.outcome, reports),
   };
 }

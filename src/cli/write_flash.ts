@@ -108,7 +108,7 @@ export function register(program: Program, out: () => Output): void {
             bytesSent: r.bytesSent,
           });
         }
-        o.result(result.summary, {
+        o.result(result.detail, {
           outcome: result.outcome,
           sectorsWritten: result.regions.reduce((n, r) => n + r.sectorsWritten, 0),
           bytesSent: result.bytesSent,
