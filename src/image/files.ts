@@ -22,6 +22,8 @@
 import { InputError, PartitionError } from "./errors.ts";
 import { parsePartitionCsv, writePartitionTable } from "./partitions.ts";
 import { type HexChunk, parseIntelHex } from "./ihex.ts";
+
+export type { HexChunk } from "./ihex.ts";
 import type { Region } from "./region.ts";
 
 /** A file to place at a flash offset, as `ADDR FILE` on the command line. */
