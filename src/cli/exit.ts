@@ -23,6 +23,7 @@ export const ExitCode = { OK: 0, DEVICE: 1, USAGE: 2, VERIFY: 3, INTERRUPTED: 13
  */
 const USAGE_CODES = new Set([
   "USAGE", // port filters, reset sequences, socket URLs (serial/)
+  "BAD_ARGUMENT_FILE", // an @FILE of esptool's command line (esptool_args.ts)
   "UNALIGNED", // a write offset (loader)
   "WRONG_CHIP", // --chip disagrees with the chip found (loader)
   "ENCRYPTED_FLASH", // the delta path on an encrypted flash (plan)

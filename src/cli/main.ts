@@ -14,6 +14,9 @@ import { Output } from "./output.ts";
 import { applyConfig, nameSource, readConfig } from "./config.ts";
 import { createProgram, type Program } from "./options.ts";
 import { Interrupt, INTERRUPTED_EXIT_CODE, type StopKind } from "./interrupt.ts";
+import { normalizeArgs, valueOptionsOf } from "./esptool_args.ts";
+import { detectPersonality, type Personality, startFacts } from "./personality.ts";
+import { esptoolMain } from "./esptool.ts";
 
 export { ExitCode, exitCodeFor } from "./exit.ts";
 import { ExitCode, exitCodeFor } from "./exit.ts";
@@ -35,14 +38,33 @@ async function buildProgram(out: () => Output): Promise<Program> {
     import("./image_info.ts"),
     import("./merge_bin.ts"),
     import("./ports.ts"),
+    import("./security_info.ts"),
+    import("./flash_status.ts"),
+    import("./memory.ts"),
+    import("./ram.ts"),
+    import("./version_cmd.ts"),
   ]);
   for (const m of modules) m.register(program, out);
   return program;
 }
 
-/** Runs the CLI with `args`; resolves with the exit code. */
-export async function main(args: string[]): Promise<number> {
+/**
+ * Runs the CLI with `args`; resolves with the exit code. The personality
+ * (personality.ts) is the name the program was started under unless given:
+ * as `esptool` it takes esptool's command line (esptool.ts), as does
+ * `espdelta esptool ARGS`.
+ */
+export async function main(args: string[], personality?: Personality): Promise<number> {
   let output: Output | undefined;
+  let notes: string[] = [];
+  try {
+    personality ??= detectPersonality(startFacts());
+  } catch (e) {
+    new Output().error((e as Error).message, "USAGE", ExitCode.USAGE);
+    return ExitCode.USAGE;
+  }
+  if (personality === "esptool") return await esptoolMain(args);
+  if (args[0] === "esptool") return await esptoolMain(args.slice(1));
   const out = () => output!;
   const current = () => output ??= new Output({ json: args.includes("--json") });
   // Ctrl-C outside a write (or a second one) stops at once: terminal back, one line, 130.
@@ -58,12 +80,16 @@ export async function main(args: string[]): Promise<number> {
     // json, quiet and trace are global options only: the program holds them.
     const g = program.opts();
     output = new Output({ json: g.json, quiet: g.quiet, trace: g.trace, interrupt });
+    for (const note of notes) output.warn(note);
     for (const line of where) output.trace(line);
     // emulate serves until a signal and handles it itself.
     if (action.name() !== "emulate") interrupt.listen();
   });
   try {
-    await program.parseAsync(args, { from: "user" });
+    // esptool's spellings (v4 and v5) and @FILE argument files, as IDEs write them.
+    const normalized = normalizeArgs(args, { valueOptions: valueOptionsOf(program) });
+    notes = normalized.notes;
+    await program.parseAsync(normalized.args, { from: "user" });
     return ExitCode.OK;
   } catch (e) {
     if (interrupt.signal.aborted) {

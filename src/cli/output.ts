@@ -43,6 +43,12 @@ export interface OutputOptions {
   tag?: string;
   /** The run's interrupt state (default: one that never fires). */
   interrupt?: Interrupt;
+  /**
+   * Whose words: espdelta's (`warning:`, `error:`), or esptool v5's
+   * (`WARNING:`, `ERROR: A fatal error occurred:`) for the esptool
+   * personality. Default espdelta.
+   */
+  style?: "espdelta" | "esptool";
 }
 
 /** The CLI's output channel. */
@@ -53,6 +59,8 @@ export class Output {
   readonly quiet: boolean;
   /** Trace mode. */
   readonly traceOn: boolean;
+  /** Whose words (see {@link OutputOptions.style}). */
+  readonly style: "espdelta" | "esptool";
   #out: (line: string) => void;
   #err: (line: string) => void;
   #tty: boolean;
@@ -82,6 +90,7 @@ export class Output {
       tty = Deno.stdout.isTerminal();
     } catch { /* closed */ }
     this.#tty = options.isTerminal ?? tty;
+    this.style = options.style ?? "espdelta";
     this.#tag = options.tag;
     if (this.#tag !== undefined) {
       const prefix = `[${this.#tag}] `;
@@ -103,6 +112,7 @@ export class Output {
       isTerminal: false,
       tag,
       interrupt: this.interrupt,
+      style: this.style,
     });
   }
 
@@ -119,7 +129,8 @@ export class Output {
 
   /** A warning, to stderr in both modes. */
   warn(line: string): void {
-    this.#err(`${this.#color(pc.yellow, "warning:")} ${line}`);
+    const label = this.style === "esptool" ? "WARNING:" : "warning:";
+    this.#err(`${this.#color(pc.yellow, label)} ${line}`);
   }
 
   /** A trace line, to stderr, only with --trace. */
@@ -130,7 +141,8 @@ export class Output {
   /** An error: one line on stderr, and an `error` event in JSON mode. */
   error(message: string, code: string, exitCode: number): void {
     if (this.json) this.event("error", { code, message, exitCode });
-    this.#err(`${this.#color(pc.red, "error:")} ${message}`);
+    const label = this.style === "esptool" ? "ERROR: A fatal error occurred:" : "error:";
+    this.#err(`${this.#color(pc.red, label)} ${message}`);
   }
 
   /**

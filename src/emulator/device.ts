@@ -380,6 +380,11 @@ export class VirtualDevice {
     return this.#inReset ? "app" : this.#mode;
   }
 
+  /** A register as READ_REG would answer it now (tests look at what WRITE_REG left). */
+  peekRegister(addr: number): number {
+    return this.#regs.read(addr);
+  }
+
   /** True while EN is held low by the reset circuit. */
   get inReset(): boolean {
     return this.#inReset;

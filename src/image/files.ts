@@ -2,7 +2,9 @@
  * Reading the files a user names: one-line errors that name the file and say
  * what to do, and `ADDR FILE` pairs read into regions named after their
  * files. A `.csv` is a partition table in ESP-IDF's CSV form, checked with
- * gen_esp32part's rules and turned into the binary table.
+ * gen_esp32part's rules and turned into the binary table; an Intel HEX file
+ * (the output of `merge-bin --format hex`) is placed where its records say,
+ * as esptool places it.
  *
  * @example
  * ```ts
@@ -19,6 +21,9 @@
 
 import { InputError, PartitionError } from "./errors.ts";
 import { parsePartitionCsv, writePartitionTable } from "./partitions.ts";
+import { type HexChunk, parseIntelHex } from "./ihex.ts";
+
+export type { HexChunk } from "./ihex.ts";
 import type { Region } from "./region.ts";
 
 /** A file to place at a flash offset, as `ADDR FILE` on the command line. */
@@ -126,11 +131,33 @@ export async function regionsFromFiles(pairs: readonly FilePair[]): Promise<Regi
   const out: Region[] = [];
   for (const { offset, file } of pairs) {
     let data = await readInputFile(file);
+    const base = file.split(/[\\/]/).pop()!.replace(/\.(bin|hex)$/i, "");
+    const hex = intelHexChunks(data, file);
+    if (hex) {
+      // esptool reads an Intel HEX file where its records say, whatever address it was given.
+      hex.forEach((c, i) =>
+        out.push({ name: i === 0 ? base : `${base}+${i}`, offset: c.address, data: c.data, file })
+      );
+      continue;
+    }
     if (/\.csv$/i.test(file)) data = partitionCsv(file, data, offset);
-    const base = file.split(/[\\/]/).pop()!.replace(/\.bin$/i, "");
     out.push({ name: base, offset, data, file });
   }
   return out;
+}
+
+/**
+ * The runs of an Intel HEX file, as esptool splits one (`intel_hex_to_bin`):
+ * a file that starts with `:` and parses as Intel HEX. Anything else (a
+ * binary that happens to start with `:`, too) is undefined: raw bytes.
+ */
+export function intelHexChunks(bytes: Uint8Array, name?: string): HexChunk[] | undefined {
+  if (bytes[0] !== 0x3a) return undefined;
+  try {
+    return parseIntelHex(new TextDecoder("utf-8", { fatal: true }).decode(bytes), name);
+  } catch {
+    return undefined;
+  }
 }
 
 /** The binary table of a partitions CSV flashed at `offset`. */

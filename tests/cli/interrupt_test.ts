@@ -163,8 +163,7 @@ Deno.test("SIGTERM mid-write-flash: the same safe-point stop, worded for write-f
     assertEquals(
       stderr.trim(),
       `interrupted (SIGTERM) after writing about ${written} of ${SECTORS} sectors; run the same ` +
-        "command again to finish (write-flash writes every file whole; espdelta flash writes " +
-        "only what is still missing)",
+        "command again to finish: write-flash writes only what is still wrong",
     );
     const held = sectorsHeld(device, img);
     assertOk(held > 0 && held < SECTORS && Math.abs(held - written) <= 4, `${written} ${held}`);
