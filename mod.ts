@@ -43,11 +43,11 @@ export {
   VerifyError,
 } from "./src/plan/execute.ts";
 export type {
-  FlashRegion,
   Outcome,
   Plan,
   PlanDevice,
   PlanStep,
+  Region,
   RegionPlan,
   StepReason,
 } from "./src/plan/types.ts";
@@ -63,6 +63,19 @@ export {
   type WriteOptions,
   type WriteResult,
 } from "./src/loader/loader.ts";
+export {
+  type BaudAttempt,
+  type BaudChoice,
+  type LinkFacts,
+  LinkSpeed,
+} from "./src/loader/link_speed.ts";
+export {
+  baudLadder,
+  bridgeById,
+  bridgeForUsb,
+  type BridgeInfo,
+  BRIDGES,
+} from "./src/chips/bridges.ts";
 export {
   ConnectError,
   type DeviceSecurity,
@@ -179,6 +192,8 @@ export {
 } from "./src/emulator/flash_file.ts";
 export { type FaultCounts, FaultModel, type FaultOptions } from "./src/emulator/faults.ts";
 export { memoryPort } from "./src/emulator/memory.ts";
+export { type BridgeOptions, VirtualBridge } from "./src/emulator/bridge.ts";
+export type { FlashOp, FlashTimer } from "./src/emulator/flash_bus.ts";
 export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";
 export { type PtyOptions, type Served, servePty } from "./src/emulator/pty.ts";
 export {

@@ -11,7 +11,7 @@ import { EspdeltaError } from "../protocol/errors.ts";
 import { hex } from "../protocol/bytes.ts";
 import { Sizes } from "../protocol/opcodes.ts";
 import { md5Hex } from "./hash.ts";
-import type { FlashRegion, Plan, PlanDevice, PlanStep } from "./types.ts";
+import type { Plan, PlanDevice, PlanStep, Region } from "./types.ts";
 import { verifyRanges } from "./verify.ts";
 
 /** The device still differs from the image after its range was written again, whole. */
@@ -89,12 +89,12 @@ export interface ExecuteOptions {
 export async function executePlan(
   dev: PlanDevice,
   plan: Plan,
-  regions: readonly FlashRegion[],
+  regions: readonly Region[],
   options: ExecuteOptions = {},
 ): Promise<ExecuteResult> {
   const emit = options.onEvent ?? (() => {});
   const stopHere = () => options.signal?.throwIfAborted();
-  const byName = new Map<string, FlashRegion>();
+  const byName = new Map<string, Region>();
   for (const rp of plan.regions) {
     const r = regions.find((x) => x.name === rp.name && x.offset === rp.offset);
     if (!r || md5Hex(r.data) !== rp.md5) {

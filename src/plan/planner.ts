@@ -15,11 +15,11 @@ import { erasedMd5, RegionHashes } from "./hash.ts";
 import { type Probe, searchRegion } from "./search.ts";
 import { isApp, regionSteps } from "./steps.ts";
 import type {
-  FlashRegion,
   Outcome,
   Plan,
   PlanDevice,
   PlanStep,
+  Region,
   RegionPlan,
   StepReason,
 } from "./types.ts";
@@ -100,7 +100,7 @@ export interface PlanOptions {
  */
 function prober(
   dev: PlanDevice,
-  region: FlashRegion,
+  region: Region,
   h: RegionHashes,
   p: CostParams,
   stats: Plan["probe"],
@@ -146,7 +146,7 @@ function rangeFns(h: RegionHashes) {
  */
 export async function planFlash(
   dev: PlanDevice,
-  regions: readonly FlashRegion[],
+  regions: readonly Region[],
   options: PlanOptions,
 ): Promise<Plan> {
   const sorted = validateRegions(regions, dev.chip, options.flashSize);
