@@ -1,7 +1,7 @@
 /**
  * `write-flash` of the esptool personality: esptool v5's options (v4
  * spellings come in through esptool_args.ts), espdelta's delta path by
- * default (write_delta.ts), and esptool's lines for each file, so wrappers
+ * default (session/write_flash.ts), and esptool's lines for each file, so wrappers
  * that read them (`Wrote N bytes ... at 0x...`, `Hash of data verified.`)
  * keep working. A file already in flash gets esptool's `--skip-flashed`
  * line; a file written in part gets `--diff-with`'s "Reflashing" lines. One
@@ -25,7 +25,7 @@ import {
   SUBSUMED_NOTE,
   writeFlash,
   type WriteFlashProgress,
-} from "./write_delta.ts";
+} from "../session/write_flash.ts";
 
 const SECTOR = 0x1000;
 

@@ -1,7 +1,7 @@
 /**
  * `espdelta write-flash ADDR FILE [ADDR FILE...]`: esptool's write-flash,
  * taking the delta path by default (plan by device MD5, write what differs,
- * verify by MD5; write_delta.ts); `--full`, `--erase-all` and `--encrypt`
+ * verify by MD5; session/write_flash.ts); `--full`, `--erase-all` and `--encrypt`
  * write every file whole.
  * @module
  */
@@ -17,7 +17,7 @@ import {
   SUBSUMED_NOTE,
   writeFlash,
   type WriteFlashProgress,
-} from "./write_delta.ts";
+} from "../session/write_flash.ts";
 import { DEFAULT_BAUD } from "./session.ts";
 
 /** Registers the command. */

@@ -1,5 +1,5 @@
 /**
- * `write-flash` in both personalities: by default the delta path (plan by
+ * What `write-flash` does in both personalities: by default the delta path (plan by
  * device MD5, write the sectors that differ, verify by MD5), so a tool that
  * runs esptool's `write-flash` gets espdelta's re-flash; `--full`,
  * `--erase-all` and `--encrypt` write every file whole, as esptool does
@@ -18,7 +18,7 @@ import { executePlan } from "../plan/execute.ts";
 import { planFlash } from "../plan/planner.ts";
 import type { Plan, PlanDevice } from "../plan/types.ts";
 import type { Region } from "../image/region.ts";
-import { writeRegions } from "../session/write.ts";
+import { writeRegions } from "./write.ts";
 
 /** How to write. */
 export interface WriteFlashOptions {
