@@ -694,6 +694,25 @@ export function formatMac(mac: readonly number[]): string {
   return mac.map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
+/** A JEDEC id's parts as esptool prints them, and the flash size it implies. */
+export interface JedecParts {
+  /** Manufacturer id (the low byte). */
+  manufacturer: number;
+  /** Device id: memory type, then capacity. */
+  device: number;
+  /** Flash size in bytes, when the id says it ({@link flashSizeFromJedec}). */
+  size: number | undefined;
+}
+
+/** Splits a JEDEC id (manufacturer in the low byte, as W0 holds it) as `flash-id` prints it. */
+export function jedecParts(id: number): JedecParts {
+  return {
+    manufacturer: id & 0xff,
+    device: (((id >> 8) & 0xff) << 8) | ((id >> 16) & 0xff),
+    size: flashSizeFromJedec(id),
+  };
+}
+
 /** JEDEC id (manufacturer in the low byte, as W0 holds it) -> flash size, as esptool decodes it. */
 export function flashSizeFromJedec(id: number): number | undefined {
   const manufacturer = id & 0xff;

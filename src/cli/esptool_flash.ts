@@ -6,7 +6,7 @@
  * @module
  */
 
-import { flashSizeFromJedec, formatMac } from "../chips/chips.ts";
+import { formatMac, jedecParts } from "../chips/chips.ts";
 import { hex } from "../protocol/bytes.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { md5Hex } from "../plan/hash.ts";
@@ -241,9 +241,7 @@ export function register(program: Program, out: () => Output): void {
       const o = out();
       await withSession(g, o, async ({ loader }) => {
         const id = await loader.flashId();
-        const manufacturer = id & 0xff;
-        const device = (((id >> 8) & 0xff) << 8) | ((id >> 16) & 0xff);
-        const size = flashSizeFromJedec(id);
+        const { manufacturer, device, size } = jedecParts(id);
         const title = "Flash Memory Information:";
         o.info(title);
         o.info("=".repeat(title.length));
