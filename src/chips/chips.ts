@@ -91,7 +91,14 @@ export interface ChipInfo {
   efuseBase: number;
   /** Flash size code (image header byte 3, high nibble) -> size in bytes, as the bootloader reads it. */
   flashSizes: Readonly<Record<number, number>>;
-  /** Flash frequency name -> code (image header byte 3, low nibble). */
+  /**
+   * Flash frequency name -> code (image header byte 3, low nibble), in the
+   * order the second-stage bootloader names a code: the first name wins.
+   * These are the device's reading; image/targets.ts holds esptool's
+   * (image-info, header patching), which differ where esptool writes a
+   * workaround code (ESP32-C6 "80m" is code 0, which the bootloader reports
+   * as 40MHz).
+   */
   flashFreqs: Readonly<Record<string, number>>;
   /** Canonical name. */
   name: ChipName;
