@@ -99,7 +99,6 @@ function noResetHint(chip: ChipInfo): string {
  */
 export async function afterFlash(
   session: Session,
-  o: Output,
   options: {
     after: AfterReset;
     check: boolean;

@@ -12,6 +12,7 @@ import { STUB_KINDS, type StubKind } from "../emulator/known_stubs.ts";
 import { serveTcp } from "../emulator/tcp.ts";
 import { serveRfc2217 } from "../emulator/rfc2217_server.ts";
 import { servePty } from "../emulator/pty.ts";
+import { FlashFile, FlashFileError } from "../emulator/flash_file.ts";
 import { parseChip, parseSize, UsageError } from "./args.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
@@ -36,8 +37,21 @@ export function register(program: Program, out: () => Output): void {
       "with --rfc2217: serve the chip's USB-Serial/JTAG port instead of a USB-UART bridge " +
         "(ESP32-S3, -C3, -C5, -C6, -H2, -P4)",
     )
-    .option("--pty", "create a pseudo-terminal and print its path")
-    .option("--flash-file <file>", "load flash contents from FILE if it exists; save them on exit")
+    .option(
+      "--pty",
+      "create a pseudo-terminal and print its path; a client opening it resets the chip into " +
+        "download mode, as a flasher's reset sequence does on a board",
+    )
+    .option(
+      "--link <path>",
+      "with --pty: also a symbolic link to the pty at PATH, replaced on each start (a path that " +
+        "stays the same across runs, like /dev/serial/by-id/)",
+    )
+    .option(
+      "--flash-file <file>",
+      "keep the flash in FILE (created erased if missing), every erase and write written " +
+        "through at once, and per-sector erase/write counts in FILE.counters.json",
+    )
     .option("--seed <n>", "seed for the device's MAC", "1")
     .option(
       "--revision <vX.Y>",
@@ -87,19 +101,19 @@ export function register(program: Program, out: () => Output): void {
           }`,
         );
       }
-      let flash: Uint8Array | undefined;
+      if (opts.link && !opts.pty) {
+        throw new UsageError("--link needs --pty: it names the pseudo-terminal");
+      }
+      let flashFile: FlashFile | undefined;
       if (opts.flashFile) {
         try {
-          flash = await Deno.readFile(opts.flashFile);
-          if (flash.length !== flashSize) {
-            throw new UsageError(
-              `${opts.flashFile} holds ${flash.length} bytes but --flash-size is ${flashSize}`,
-            );
-          }
+          flashFile = FlashFile.open(opts.flashFile, flashSize);
         } catch (e) {
-          if (!(e instanceof Deno.errors.NotFound)) throw e;
+          if (e instanceof FlashFileError) throw new UsageError(e.message);
+          throw e;
         }
       }
+      const flash = flashFile?.contents;
       let revision: Revision | undefined;
       try {
         revision = opts.revision === undefined ? undefined : parseRevision(opts.revision);
@@ -131,6 +145,7 @@ export function register(program: Program, out: () => Output): void {
         if (e instanceof RevisionError) throw new UsageError(e.message);
         throw e;
       }
+      flashFile?.attach(device.flash);
       let close: () => Promise<void>;
       if (opts.rfc2217) {
         const m = /^(.*):(\d+)$/.exec(opts.rfc2217);
@@ -139,7 +154,10 @@ export function register(program: Program, out: () => Output): void {
             `invalid --rfc2217 '${opts.rfc2217}': use HOST:PORT, e.g. 127.0.0.1:4000`,
           );
         }
-        const server = await serveRfc2217(device, { hostname: m[1], port: Number(m[2]) });
+        const server = await listening(
+          opts.rfc2217,
+          () => serveRfc2217(device, { hostname: m[1], port: Number(m[2]) }),
+        );
         close = server.close;
         const url = `rfc2217://${server.hostname}:${server.port}`;
         o.result(
@@ -152,7 +170,10 @@ export function register(program: Program, out: () => Output): void {
         if (!m) {
           throw new UsageError(`invalid --tcp '${opts.tcp}': use HOST:PORT, e.g. 127.0.0.1:5555`);
         }
-        const server = await serveTcp(device, { hostname: m[1], port: Number(m[2]) });
+        const server = await listening(
+          opts.tcp,
+          () => serveTcp(device, { hostname: m[1], port: Number(m[2]) }),
+        );
         close = server.close;
         o.result(
           `${CHIPS[chip].displayName} with ${flashSize / 1024 / 1024} MB flash on ` +
@@ -160,11 +181,12 @@ export function register(program: Program, out: () => Output): void {
           { chip, flashSize, port: `socket://${server.hostname}:${server.port}` },
         );
       } else {
-        const served = await servePty(device);
+        const served = await servePty(device, { link: opts.link });
         close = served.close;
+        const where = served.link ? `${served.link} (${served.path})` : served.path;
         o.result(
-          `${CHIPS[chip].displayName} with ${flashSize / 1024 / 1024} MB flash on ${served.path}`,
-          { chip, flashSize, port: served.path },
+          `${CHIPS[chip].displayName} with ${flashSize / 1024 / 1024} MB flash on ${where}`,
+          { chip, flashSize, port: served.link ?? served.path, tty: served.path },
         );
       }
       await new Promise<void>((resolve) => {
@@ -173,6 +195,33 @@ export function register(program: Program, out: () => Output): void {
         Deno.addSignalListener("SIGTERM", stop);
       });
       await close();
-      if (opts.flashFile) await Deno.writeFile(opts.flashFile, device.flash.data);
+      flashFile?.close();
     });
+}
+
+/**
+ * Starts a server on `address`, turning the OS's refusals into one line
+ * that says what to do (exit 2): the address in use (another emulator, or
+ * any other program, listens there), not this machine's, or a port the
+ * user may not open.
+ */
+async function listening<T>(address: string, serve: () => Promise<T>): Promise<T> {
+  try {
+    return await serve();
+  } catch (e) {
+    const fail = (why: string) => new UsageError(`cannot serve on ${address}: ${why}`);
+    if (e instanceof Deno.errors.AddrInUse) {
+      throw fail(
+        "the address is in use (another emulator, or another program, listens there); pick " +
+          "another port, or stop the program that holds it",
+      );
+    }
+    if (e instanceof Deno.errors.AddrNotAvailable) {
+      throw fail("the host is not an address of this machine; use 127.0.0.1 or 0.0.0.0");
+    }
+    if (e instanceof Deno.errors.PermissionDenied) {
+      throw fail("permission denied (ports below 1024 need privileges); pick a port above 1023");
+    }
+    throw e;
+  }
 }

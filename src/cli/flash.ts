@@ -22,7 +22,7 @@ import { DEFAULT_BAUD, namedPorts, type Session, withSession } from "./session.t
 import type { Plan } from "../plan/types.ts";
 import type { Region } from "../image/region.ts";
 import { formatPlan } from "./plan_format.ts";
-import { afterFlash, type AfterFlash, type BootOutcome, showLastLines } from "./boot.ts";
+import { type AfterFlash, afterFlash, type BootOutcome, showLastLines } from "./boot.ts";
 import {
   consoleBaud,
   LinePrinter,
@@ -37,6 +37,7 @@ import { BootFailedError } from "./exit.ts";
 import { UsageError } from "./args.ts";
 import { findAppElf } from "../image/app_elf.ts";
 import { KeyReader } from "./terminal.ts";
+import { FORCE_HELP } from "./inputs.ts";
 
 /** Registers `plan` and `flash`. */
 export function register(program: Program, out: () => Output): void {
@@ -45,7 +46,8 @@ export function register(program: Program, out: () => Output): void {
       .description("show what flash would write, without writing (device MD5s only)")
       .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
       .option("--full", "plan a full write of every region")
-      .option("--encrypt", "plan writing every region whole through the flash-encryption engine"),
+      .option("--encrypt", "plan writing every region whole through the flash-encryption engine")
+      .option("--force", FORCE_HELP),
   )
     .addHelpText(
       "after",
@@ -76,6 +78,7 @@ export function register(program: Program, out: () => Output): void {
         "write every region whole through the chip's flash-encryption engine (needed when flash " +
           "encryption is on; cannot be verified by MD5)",
       )
+      .option("--force", FORCE_HELP)
       .option("--no-boot-check", "do not read the boot log to check that the new app started")
       .option("--monitor", "after the reset, show what the chip prints (see 'espdelta monitor')"),
   ))
@@ -85,9 +88,10 @@ export function register(program: Program, out: () => Output): void {
         "  espdelta -p socket://127.0.0.1:5555 flash 0x1000 bootloader.bin 0x8000 " +
         "partitions.bin 0x10000 app.bin",
     )
-    .action(async (inputs, opts, cmd) => {
+    .action(async (inputs, typed, cmd) => {
       const g = cmd.optsWithGlobals();
       const o = out();
+      const opts: FlashOptions = typed;
       const loaded = await loadArgs(inputs, g.chip, opts);
       const ports = await namedPorts(g);
       if (ports.length <= 1) {
@@ -102,9 +106,10 @@ export function register(program: Program, out: () => Output): void {
 }
 
 /** Options of `flash`. */
-type FlashOptions = FlashSettingOptions & MonitorFlags & {
+export type FlashOptions = FlashSettingOptions & MonitorFlags & {
   full?: boolean;
   encrypt?: boolean;
+  force?: boolean;
   /** False with --no-boot-check. */
   bootCheck?: boolean;
   monitor?: boolean;
@@ -118,7 +123,10 @@ async function planSession(
   loaded: LoadedInputs,
   opts: FlashOptions,
 ): Promise<{ plan: Plan; regions: Region[] }> {
-  const regions = regionsForBoard(loaded, chip.name, flashSize, o);
+  const regions = regionsForBoard(loaded, chip.name, flashSize, o, {
+    revision: loader.revision,
+    force: opts.force,
+  });
   const plan = await planFlash(loader, regions, {
     flashSize,
     baud: g.baud ?? DEFAULT_BAUD,
@@ -129,7 +137,7 @@ async function planSession(
 }
 
 /** What happened on one board. */
-interface BoardResult {
+export interface BoardResult {
   /** The port. */
   port: string;
   /** Chip name, once connected. */
@@ -153,14 +161,18 @@ interface BoardResult {
 }
 
 /** What runs after the outcome while the session's port is still open (`--monitor`). */
-type AfterOutcome = (session: Session, after: AfterFlash, board: BoardResult) => Promise<void>;
+export type AfterOutcome = (
+  session: Session,
+  after: AfterFlash,
+  board: BoardResult,
+) => Promise<void>;
 
 /**
  * The delta path on one board: connect, plan, write, verify, reset, check
  * the boot. A failed boot is in the result (`boot.ok` false, exit code 5),
  * not thrown, so the caller prints the outcome first.
  */
-async function flashBoard(
+export async function flashBoard(
   g: GlobalOptions,
   o: Output,
   loaded: LoadedInputs,
@@ -179,23 +191,33 @@ async function flashBoard(
     o.event("plan", { plan });
     if (o.traceOn) { for (const line of formatPlan(plan)) o.trace(line); }
     const writeStarted = performance.now();
-    const result = await executePlan(loader, plan, regions, {
-      onEvent: (e) => {
-        if (e.type === "step-start" && e.step.action === "write") {
-          o.progressStart(e.step.region, e.step.length);
-        } else if (e.type === "step-progress") {
-          o.progress(e.step.region, e.done, e.total);
-        } else if (e.type === "step-done") {
-          o.progressEnd();
-        } else if (e.type === "region-done") {
-          o.event("region-done", e);
-        } else if (e.type === "rewrite") {
-          o.warn(`${e.region}: ${e.reason}; writing it again`);
-        }
-      },
-    });
+    // What Ctrl-C reports: sectors of the plan's steps done so far, and in all.
+    const planned = plan.steps.reduce((n, st) => n + st.sectors, 0);
+    let done = 0;
+    const track = (n: number) => o.interrupt.progress(port.path, Math.min(n, planned), planned);
+    track(0);
+    const result = await o.interrupt.writing(() =>
+      executePlan(loader, plan, regions, {
+        signal: o.interrupt.signal,
+        onEvent: (e) => {
+          if (e.type === "step-start" && e.step.action === "write") {
+            o.progressStart(e.step.region, e.step.length);
+          } else if (e.type === "step-progress") {
+            track(done + Math.floor(e.done / e.total * e.step.sectors));
+            o.progress(e.step.region, e.done, e.total);
+          } else if (e.type === "step-done") {
+            track(done += e.step.sectors);
+            o.progressEnd();
+          } else if (e.type === "region-done") {
+            o.event("region-done", e);
+          } else if (e.type === "rewrite") {
+            o.warn(`${e.region}: ${e.reason}; writing it again`);
+          }
+        },
+      })
+    );
     const secs = ((performance.now() - writeStarted) / 1000).toFixed(1);
-    const after = await afterFlash(session, o, {
+    const after = await afterFlash(session, {
       after: g.after,
       check: opts.bootCheck !== false,
       monitor: !!then,
@@ -251,7 +273,9 @@ async function flashOne(
   let printer: LinePrinter | undefined;
   if (opts.monitor) {
     const chip = g.chip === "auto" ? undefined : loaded.build?.chip;
-    const found = opts.elf === undefined && loaded.build ? await findAppElf(loaded.build) : undefined;
+    const found = opts.elf === undefined && loaded.build
+      ? await findAppElf(loaded.build)
+      : undefined;
     settings = await monitorSettings(opts, o, chip ?? loaded.build?.chip, found);
     printer = new LinePrinter(o, settings);
   }

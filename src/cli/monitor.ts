@@ -20,7 +20,7 @@ import { openPort } from "../serial/open.ts";
 import type { Port } from "../serial/port.ts";
 import { beforeResetFor } from "../session/session.ts";
 import { parseBaud, parseChip, UsageError } from "./args.ts";
-import type { Command, OptionValues } from "./deps.ts";
+import type { Command } from "./deps.ts";
 import { pc } from "./deps.ts";
 import { MonitorTimeoutError } from "./exit.ts";
 import type { GlobalOptions, Program } from "./options.ts";
@@ -41,12 +41,18 @@ function parseSeconds(text: string): number {
   return v;
 }
 
-/** Adds how the monitor prints (baud, timestamps, log, ELF) to a command. */
-export function withPrinterOptions<
-  A extends unknown[],
-  O extends OptionValues,
-  G extends OptionValues,
->(command: Command<A, O, G>) {
+/**
+ * Adds how the monitor prints (baud, timestamps, log, ELF) to a command.
+ * The command's typed options are left as they were (commander's inferred
+ * option types grow too slow for tsc with every option chained on): read
+ * these through {@link MonitorFlags}.
+ */
+export function withPrinterOptions<C>(command: C): C {
+  printerOptions(command as unknown as Command);
+  return command;
+}
+
+function printerOptions(command: Command): Command {
   return command
     .option(
       "--monitor-baud <rate>",
@@ -58,19 +64,19 @@ export function withPrinterOptions<
     .option("--elf <file>", "the app's ELF file: name the code addresses of panics and backtraces");
 }
 
-/** Adds the monitor's options (printing, and `--until`/`--for` for CI) to a command. */
-export function withMonitorOptions<
-  A extends unknown[],
-  O extends OptionValues,
-  G extends OptionValues,
->(command: Command<A, O, G>) {
-  return withPrinterOptions(command)
+/**
+ * Adds the monitor's options (printing, and `--until`/`--for` for CI) to a
+ * command; read them through {@link MonitorFlags}.
+ */
+export function withMonitorOptions<C>(command: C): C {
+  printerOptions(command as unknown as Command)
     .option("--until <regex>", "exit 0 as soon as a line matches REGEX")
     .option(
       "--for <seconds>",
       "stop after SECONDS (with --until: exit 4 if nothing matched)",
       parseSeconds,
     );
+  return command;
 }
 
 /** The monitor options as commander gives them. */
@@ -160,7 +166,9 @@ async function readElf(
     bytes = await Deno.readFile(path);
   } catch (e) {
     return fail(
-      e instanceof Deno.errors.NotFound ? "no such file" : `cannot read it (${(e as Error).message})`,
+      e instanceof Deno.errors.NotFound
+        ? "no such file"
+        : `cannot read it (${(e as Error).message})`,
     );
   }
   try {
@@ -263,13 +271,18 @@ export class LinePrinter {
       const stamp = this.#settings.timestamps ? `[${clockTime(line.time)}] ` : "";
       const text = this.#color ? line.text : stripAnsi(line.text);
       let out = (this.#midLine ? "" : stamp) + text + (line.complete ? eol : "");
-      for (const d of decoded) out += `${stamp}${this.#color ? pc.yellow(`--- ${d}`) : `--- ${d}`}${eol}`;
+      for (const d of decoded) {
+        out += `${stamp}${this.#color ? pc.yellow(`--- ${d}`) : `--- ${d}`}${eol}`;
+      }
       this.#write(out);
       this.#midLine = !line.complete;
     }
     if (this.#log && line.complete) {
       const at = dateTime(line.time);
-      writeAll(this.#log, [plain, ...decoded.map((d) => `--- ${d}`)].map((l) => `${at} ${l}\n`).join(""));
+      writeAll(
+        this.#log,
+        [plain, ...decoded.map((d) => `--- ${d}`)].map((l) => `${at} ${l}\n`).join(""),
+      );
     }
   }
 
@@ -391,8 +404,9 @@ export function register(program: Program, out: () => Output): void {
         "\n\nExamples:\n  espdelta -p /dev/ttyUSB0 monitor --elf build/blink.elf\n" +
         "  espdelta -p rfc2217://127.0.0.1:4000 monitor --until 'app_main' --for 10",
     )
-    .action(async (opts, cmd) => {
+    .action(async (_opts, cmd) => {
       const g = cmd.optsWithGlobals();
+      const opts = cmd.opts() as MonitorFlags;
       const o = out();
       const chip = parseChip(g.chip);
       const settings = await monitorSettings(opts, o, chip === "auto" ? undefined : chip);

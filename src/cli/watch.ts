@@ -16,10 +16,11 @@ import { findAppElf } from "../image/app_elf.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { UsageError } from "./args.ts";
 import { exitCodeFor } from "./exit.ts";
-import { type FlashOptions, flashBoard } from "./flash.ts";
+import { flashBoard, type FlashOptions } from "./flash.ts";
 import { loadArgs, withFlashSettings } from "./inputs.ts";
 import {
   LinePrinter,
+  type MonitorFlags,
   type MonitorSettings,
   monitorSettings,
   runMonitor,
@@ -160,14 +161,17 @@ export function register(program: Program, out: () => Output): void {
         "\n\nExamples:\n  espdelta -p /dev/ttyUSB0 watch build/\n" +
         "  espdelta -p rfc2217://127.0.0.1:4000 watch 0x10000 build/app.bin",
     )
-    .action(async (inputs, opts, cmd) => {
+    .action(async (inputs, typed, cmd) => {
       const g = cmd.optsWithGlobals();
+      const opts = typed as typeof typed & MonitorFlags;
       const o = out();
       let loaded = await loadArgs(inputs, g.chip, opts);
       const ports = await namedPorts(g);
       if (ports.length > 1) throw new UsageError("watch takes one board; name one port");
       const flashOpts: FlashOptions = { ...opts, monitor: true };
-      const found = opts.elf === undefined && loaded.build ? await findAppElf(loaded.build) : undefined;
+      const found = opts.elf === undefined && loaded.build
+        ? await findAppElf(loaded.build)
+        : undefined;
       const settings: MonitorSettings = await monitorSettings(opts, o, loaded.build?.chip, found);
       const watcher = new BuildWatcher(opts.settle ?? SETTLE_MS);
       watcher.watch(watchTargets(loaded));

@@ -62,6 +62,17 @@ export function winbondJedecId(size: number): number {
   return (capacity << 16) | (0x40 << 8) | 0xef;
 }
 
+/**
+ * Where a flash chip's changes go as they happen, so they outlive the
+ * process (flash_file.ts). Called after the contents and counters changed.
+ */
+export interface FlashStore {
+  /** Sectors [first, first + count) were erased. */
+  erased(first: number, count: number): void;
+  /** The 256-byte page at `page` was programmed. */
+  programmed(page: number): void;
+}
+
 /** Bits of each status register a write can change (others are read-only or reserved). */
 const WRITABLE = [0xfc, 0x43, 0x64];
 /** SR2 LB1-LB3: one-time programmable, can be set but never cleared. */
@@ -99,6 +110,7 @@ export class NorFlash {
   readonly #nv: number[];
   #sr: number[];
   #locks: Uint8Array;
+  #store: FlashStore | undefined;
 
   /**
    * A flash of `size` bytes (a positive multiple of 4 KiB), erased (all 0xFF)
@@ -135,6 +147,14 @@ export class NorFlash {
     this.#sr = this.#nv.slice();
     this.#locks = new Uint8Array(this.#lockUnits());
     this.powerOn();
+  }
+
+  /**
+   * Sends every later erase and page program to `store` as it happens
+   * (write-through), e.g. a file that keeps the flash across processes.
+   */
+  persist(store: FlashStore): void {
+    this.#store = store;
   }
 
   /** Number of 4 KiB sectors. */
@@ -337,6 +357,7 @@ export class NorFlash {
     for (let i = 0; i < PAGE; i++) if (touched[i]) this.data[page + i] &= latch[i];
     this.sectorWrites[Math.floor(page / SECTOR)]++;
     this.ops.pagePrograms++;
+    this.#store?.programmed(page);
   }
 
   /**
@@ -392,6 +413,7 @@ export class NorFlash {
     this.#checkSector(first, count);
     this.data.fill(0xff, first * SECTOR, (first + count) * SECTOR);
     for (let s = first; s < first + count; s++) this.sectorErases[s]++;
+    this.#store?.erased(first, count);
   }
 
   #check(offset: number, length: number): void {

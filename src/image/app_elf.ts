@@ -32,7 +32,9 @@ async function isFile(path: string): Promise<boolean> {
 }
 
 const join = (dir: string, name: string) =>
-  name.startsWith("/") || /^[A-Za-z]:[\\/]/.test(name) ? name : `${dir.replace(/[\\/]+$/, "")}/${name}`;
+  name.startsWith("/") || /^[A-Za-z]:[\\/]/.test(name)
+    ? name
+    : `${dir.replace(/[\\/]+$/, "")}/${name}`;
 
 /** The app's ELF file of `build`, or undefined when there is none to be found. */
 export async function findAppElf(

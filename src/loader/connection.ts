@@ -11,26 +11,22 @@
 import { type Clock, realClock } from "../clock.ts";
 import { toHex } from "../protocol/bytes.ts";
 import { type CommandRequest, readReg, sync, writeReg } from "../protocol/commands.ts";
-import { DeviceError, EspdeltaError, ProtocolError, TimeoutError } from "../protocol/errors.ts";
+import {
+  DeviceError,
+  LinkLostError,
+  linkLostMessage,
+  ProtocolError,
+  TimeoutError,
+} from "../protocol/errors.ts";
 import { Op, opName } from "../protocol/opcodes.ts";
 import { checkStatus, decodeResponse, encodeCommand, type Response } from "../protocol/packet.ts";
 import { slipEncode } from "../protocol/slip.ts";
 import type { Port } from "../serial/port.ts";
+import { PortLostError } from "../serial/lost.ts";
 import { FrameReader } from "./frames.ts";
-import { DEFAULT_TIMEOUT_MS, SYNC_TIMEOUT_MS } from "./timeouts.ts";
+import { DEFAULT_TIMEOUT_MS, PORT_RETURN_MS, SYNC_TIMEOUT_MS } from "./timeouts.ts";
 
-/**
- * The device stopped answering and could not be brought back (cable pulled,
- * power lost, a chip that keeps resetting). What was written so far stays;
- * running the same command again re-plans and writes only what is still
- * wrong.
- */
-export class LinkLostError extends EspdeltaError {
-  /** With what was being done and what the last attempt saw. */
-  constructor(message: string) {
-    super("LINK_LOST", message);
-  }
-}
+export { LinkLostError } from "../protocol/errors.ts";
 
 /** Who answered a SYNC sent to resynchronise: the stub (value 0), a ROM, or nobody. */
 export type SyncAnswer = "stub" | "rom" | "none";
@@ -50,6 +46,12 @@ export interface ConnectionOptions {
   trace?: (line: string) => void;
   /** What to do after resynchronising (default: nothing more). */
   reconnect?: ReconnectHook;
+  /**
+   * How long to keep trying to open a port whose link died (a server
+   * restarting, a USB device plugged in again) before giving up, in ms
+   * (default {@link PORT_RETURN_MS}; 0: never try).
+   */
+  portReturnMs?: number;
 }
 
 /** Options of one {@link Connection.command}. */
@@ -71,9 +73,13 @@ const LATENCY_PROBES: ReadonlySet<number> = new Set([
   Op.GET_SECURITY_INFO,
 ]);
 
-/** Errors after which the link may be fine again once resynchronised. */
+/**
+ * Errors after which the link may be fine again once resynchronised: a lost,
+ * garbled or refused reply, or a port whose link died (it may come back).
+ */
 export function transient(e: unknown): boolean {
-  return e instanceof TimeoutError || e instanceof ProtocolError || e instanceof DeviceError;
+  return e instanceof TimeoutError || e instanceof ProtocolError || e instanceof DeviceError ||
+    e instanceof PortLostError;
 }
 
 /**
@@ -105,6 +111,7 @@ export class Connection {
   readonly trace?: (line: string) => void;
   readonly #reader: FrameReader;
   readonly #reconnect?: ReconnectHook;
+  readonly #portReturnMs: number;
   #recovering = false;
   #recoveries = 0;
   #latencies: number[] = [];
@@ -115,6 +122,7 @@ export class Connection {
     this.clock = options.clock ?? realClock;
     this.trace = options.trace;
     this.#reconnect = options.reconnect;
+    this.#portReturnMs = options.portReturnMs ?? PORT_RETURN_MS;
     this.#reader = new FrameReader(port, this.clock);
   }
 
@@ -182,7 +190,7 @@ export class Connection {
         if (!options.retry || this.#recovering || !transient(e)) throw e;
         if (attempt >= OP_ATTEMPTS) throw this.lost(opName(req.op), e);
         this.trace?.(`${opName(req.op)}: ${(e as Error).message}; recovering`);
-        await this.recover();
+        await this.recover(opName(req.op), e);
       }
     }
   }
@@ -245,30 +253,99 @@ export class Connection {
     return sorted[Math.floor(sorted.length / 2)];
   }
 
-  /** The error that ends a session: `what` failed `OP_ATTEMPTS` times, last with `e`. */
+  /**
+   * The error that ends a session: `what` failed `OP_ATTEMPTS` times, last
+   * with `e` (a link that died and did not come back says so instead).
+   */
   lost(what: string, e: unknown): LinkLostError {
-    return new LinkLostError(
-      `lost the device on ${this.port.path} during ${what} after ${OP_ATTEMPTS} attempts ` +
-        `(${(e as Error).message}); check the cable and power, then run the same command ` +
-        `again: espdelta re-plans and writes only what is still wrong`,
+    if (e instanceof LinkLostError && !(e instanceof PortLostError)) return e;
+    const message = e instanceof PortLostError
+      ? linkLostMessage(this.port.path, `during ${what}`, e.reason)
+      : linkLostMessage(
+        this.port.path,
+        `during ${what} after ${OP_ATTEMPTS} attempts`,
+        (e as Error).message,
+      );
+    return new LinkLostError(message, { cause: e });
+  }
+
+  /**
+   * Brings the port back after its link died (`e`): tries {@link Port.reopen}
+   * every 200 ms for up to the port-return window. Throws the session's
+   * {@link LinkLostError} (naming `what` was going on) when the port cannot
+   * come back or did not within the window.
+   */
+  async restorePort(what: string, e: PortLostError): Promise<void> {
+    const port = this.port;
+    const window = this.#portReturnMs;
+    if (!port.reopen || window <= 0) throw this.lost(what, e);
+    this.trace?.(
+      `${port.path}: ${e.reason} (${e.kind}); waiting up to ${window / 1000} s for it to come back`,
+    );
+    const started = this.clock.now();
+    let last: unknown = e;
+    while (this.clock.now() - started < window) {
+      try {
+        await port.reopen();
+        this.#reader.clear();
+        this.trace?.(
+          `${port.path} is back after ${Math.round(this.clock.now() - started)} ms; reconnecting`,
+        );
+        return;
+      } catch (err) {
+        last = err;
+        await this.clock.sleep(200);
+      }
+    }
+    this.trace?.(`${port.path} did not come back (${(last as Error).message})`);
+    throw new LinkLostError(
+      linkLostMessage(
+        port.path,
+        `during ${what}`,
+        `${e.reason}; it did not come back within ${window / 1000} s`,
+      ),
+      { cause: e },
     );
   }
 
   /**
-   * Brings a session back after a lost, stalled or garbled reply: drains the
-   * line and sends SYNC until a reply comes. Replies come back in order, so
-   * everything before the SYNC reply is stale and dropped with it. Then the
-   * reconnect hook hears who answered, and connects afresh where needed.
+   * Brings a session back after a lost, stalled or garbled reply: a port
+   * whose link died (`cause`, or found dead on the way) is opened again
+   * first ({@link restorePort}); then it drains the line and sends SYNC
+   * until a reply comes. Replies come back in order, so everything before
+   * the SYNC reply is stale and dropped with it. Then the reconnect hook
+   * hears who answered, and connects afresh where needed. `what` names the
+   * operation for the error that ends the session.
    */
-  async recover(): Promise<void> {
+  async recover(what = "recovery", cause?: unknown): Promise<void> {
     this.#recovering = true;
     this.#recoveries++;
     try {
-      const answer = await this.#resync();
-      await this.#reconnect?.(answer, this);
+      let answer: SyncAnswer;
+      for (let restored = 0;; restored++) {
+        try {
+          if (cause instanceof PortLostError) await this.restorePort(what, cause);
+          answer = await this.#resync();
+          break;
+        } catch (e) {
+          // The link died (again) while resynchronising: once more, then give up.
+          if (!(e instanceof PortLostError) || restored >= 1) throw this.#final(what, e);
+          cause = e;
+        }
+      }
+      try {
+        await this.#reconnect?.(answer, this);
+      } catch (e) {
+        throw this.#final(what, e);
+      }
     } finally {
       this.#recovering = false;
     }
+  }
+
+  /** A port-level loss, made into the session's error naming `what`; anything else as it is. */
+  #final(what: string, e: unknown): unknown {
+    return e instanceof PortLostError ? this.lost(what, e) : e;
   }
 
   /** SYNC until a reply; says who answered. */

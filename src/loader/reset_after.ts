@@ -81,6 +81,23 @@ export async function softReset(conn: Connection, chip: ChipInfo, stub: boolean)
 }
 
 /**
+ * `--after no-reset` as esptool v5 does it: the chip stays in its serial
+ * loader, so a running flasher stub is asked to leave for the ROM loader
+ * (an empty FLASH_BEGIN, then FLASH_END asking for a reboot; a software
+ * reset keeps the download mode latched). The legacy stub reboots into the
+ * ROM; esp-flasher-stub never reboots on FLASH_END, so it keeps running, as
+ * it does after esptool. The ROM loader needs nothing. `no-reset-stub`
+ * leaves any stub running.
+ */
+export async function leaveStub(conn: Connection, stub: boolean): Promise<void> {
+  if (!stub) return;
+  await conn.command(
+    flashBegin({ size: 0, blocks: 0, blockSize: Sizes.STUB_FLASH_BLOCK, offset: 0 }),
+  );
+  await conn.command(flashEnd({ run: true }));
+}
+
+/**
  * Ends a session as `mode` says. Returns a note for the user when the port
  * could not reset the chip.
  */
@@ -102,6 +119,8 @@ export async function resetAfter(
       await watchdogReset(conn, chip);
       return undefined;
     case "no-reset":
+      await leaveStub(conn, stub);
+      return undefined;
     case "no-reset-stub":
       return undefined;
   }

@@ -12,6 +12,12 @@ export const SYNC_TIMEOUT_MS = 100;
 export const MEM_END_ROM_TIMEOUT_MS = 200;
 /** ERASE_FLASH. */
 export const CHIP_ERASE_TIMEOUT_MS = 120_000;
+/**
+ * How long a session waits for a port whose link died to come back (a
+ * serial server restarting, a USB-UART bridge re-enumerating) before it
+ * gives up with one line saying a re-run resumes.
+ */
+export const PORT_RETURN_MS = 3000;
 /** Cap of any command. */
 export const MAX_TIMEOUT_MS = 240_000;
 /** ERASE_REGION and the ROM's up-front erase in FLASH_BEGIN. */

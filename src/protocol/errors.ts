@@ -147,6 +147,43 @@ export class DeviceError extends EspdeltaError {
   }
 }
 
+/**
+ * The device was lost and could not be brought back (cable pulled, power
+ * lost, the serial server gone, a chip that keeps resetting). What was
+ * written so far stays; running the same command again re-plans and writes
+ * only what is still wrong. Every way a link can die ends as this kind
+ * (code `LINK_LOST`, exit code 1 in the CLI), with one line made by
+ * {@link linkLostMessage}.
+ */
+export class LinkLostError extends EspdeltaError {
+  /** With the whole one-line message (see {@link linkLostMessage}). */
+  constructor(message: string, options?: ErrorOptions) {
+    super("LINK_LOST", message, options);
+  }
+}
+
+/**
+ * The one line every lost link ends with: where, what was going on and why
+ * (`detail`, in parentheses), and what to do.
+ *
+ * @example
+ * ```ts
+ * import { linkLostMessage } from "./errors.ts";
+ * import assert from "node:assert";
+ * assert.strictEqual(
+ *   linkLostMessage("socket://127.0.0.1:5555", "during FLASH_DATA", "the connection was reset"),
+ *   "lost the device on socket://127.0.0.1:5555 during FLASH_DATA (the connection was reset); " +
+ *     "check the cable and power, then run the same command again: espdelta re-plans and " +
+ *     "writes only what is still wrong",
+ * );
+ * ```
+ */
+export function linkLostMessage(path: string, during: string | undefined, detail: string): string {
+  return `lost the device on ${path}${during ? ` ${during}` : ""} (${detail}); check the cable ` +
+    "and power, then run the same command again: espdelta re-plans and writes only what is " +
+    "still wrong";
+}
+
 /** No (matching) reply arrived in time. */
 export class TimeoutError extends EspdeltaError {
   /** With a message saying what was awaited. */

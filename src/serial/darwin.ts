@@ -95,6 +95,9 @@ export function darwinSys(): PosixSys {
       ENOENT: 2,
       EACCES: 13,
       EBUSY: 16,
+      ENXIO: 6,
+      ENODEV: 19,
+      EPIPE: 32,
     },
   };
 }

@@ -22,6 +22,8 @@ const SYMBOLS = {
   grantpt: { parameters: ["i32"], result: "i32" },
   unlockpt: { parameters: ["i32"], result: "i32" },
   ptsname_r: { parameters: ["i32", "buffer", "usize"], result: "i32" },
+  inotify_init1: { parameters: ["i32"], result: "i32" },
+  inotify_add_watch: { parameters: ["i32", "buffer", "u32"], result: "i32" },
   __errno_location: { parameters: [], result: "pointer" },
   strerror: { parameters: ["i32"], result: "pointer" },
 } as const;
@@ -63,10 +65,13 @@ export const Errno = {
   ENOENT: 2,
   EINTR: 4,
   EIO: 5,
+  ENXIO: 6,
   EAGAIN: 11,
   EACCES: 13,
   EBUSY: 16,
+  ENODEV: 19,
   ENOTTY: 25,
+  EPIPE: 32,
 } as const;
 
 /** A C string buffer. */

@@ -23,10 +23,12 @@ export interface Port {
   readonly hasModemLines: boolean;
   /**
    * Waits up to `timeoutMs` for input and resolves with what has arrived,
-   * or with an empty array on timeout. Never resolves after close().
+   * or with an empty array on timeout (and after close()). Rejects with a
+   * PortLostError (lost.ts) once the link has died and what arrived before
+   * has been read.
    */
   read(timeoutMs: number): Promise<Uint8Array>;
-  /** Queues bytes for sending. */
+  /** Queues bytes for sending; rejects with a PortLostError when the link has died. */
   write(data: Uint8Array): Promise<void>;
   /** Resolves when all written bytes have left the host. */
   drain(): Promise<void>;
@@ -38,4 +40,11 @@ export interface Port {
   setSignals(signals: Signals): Promise<void>;
   /** Releases the port; a pending read resolves empty. Safe to call twice. */
   close(): Promise<void>;
+  /**
+   * Opens the link again after a PortLostError, as the same port (path,
+   * baud rate): connects to the server again, or opens the device node
+   * again once it is back. Rejects while it cannot (yet); the caller decides
+   * how long to keep trying. Absent where a link cannot come back.
+   */
+  reopen?(): Promise<void>;
 }

@@ -9,12 +9,14 @@ import { EspdeltaError } from "../protocol/errors.ts";
 import { cstr, Errno, errno, libc, strerror } from "./libc.ts";
 import type { PosixSys } from "./posix_sys.ts";
 import type { Port, Signals } from "./port.ts";
+import { LOSS_REASONS, type LossKind, PortLostError } from "./lost.ts";
 
 const LOCK_EX = 2;
 const LOCK_NB = 4;
 const TCIFLUSH = 0;
 const POLLIN = 0x1;
 const POLLOUT = 0x4;
+const POLLERR = 0x8;
 const POLLHUP = 0x10;
 const POLL_SLICE_MS = 50;
 
@@ -31,7 +33,10 @@ const IBSHIFT = 16;
 export class PortError extends EspdeltaError {
   /** errno, when the failure came from libc. */
   readonly errno?: number;
-  /** With a code (PORT_NOT_FOUND, PORT_BUSY, PERMISSION_DENIED, PORT_IO) and a one-line message. */
+  /**
+   * With a code (PORT_NOT_FOUND, PORT_BUSY, PERMISSION_DENIED, NOT_A_PORT,
+   * PORT_IO) and a one-line message.
+   */
   constructor(code: string, message: string, err?: number) {
     super(code, message);
     this.errno = err;
@@ -60,8 +65,28 @@ function openError(sys: PosixSys, path: string, e: number): PortError {
         e,
       );
     default:
+      if (e === 21 /* EISDIR, on Linux and macOS */) return notAPort(path, e);
       return new PortError("PORT_IO", `cannot open ${path}: ${sys.strerror(e)}`, e);
   }
+}
+
+/**
+ * `path` opened but is no terminal (a regular file, a folder, /dev/null):
+ * a wrong `-p`, so a usage error (exit 2), not a device failure.
+ */
+function notAPort(path: string, err?: number): PortError {
+  let what = "a device that takes no serial settings";
+  try {
+    const info = Deno.statSync(path);
+    if (info.isDirectory) what = "a folder";
+    else if (info.isFile) what = "a regular file";
+  } catch { /* keep the general words */ }
+  return new PortError(
+    "NOT_A_PORT",
+    `${path} is not a serial port (it is ${what}); give the board's port, e.g. /dev/ttyUSB0, ` +
+      "or run 'espdelta ports'",
+    err,
+  );
 }
 
 /** Linux: termios2 raw 8N1 at `baud` (any rate: BOTHER). */
@@ -133,16 +158,26 @@ export function linuxSys(): PosixSys {
       ENOENT: Errno.ENOENT,
       EACCES: Errno.EACCES,
       EBUSY: Errno.EBUSY,
+      ENXIO: Errno.ENXIO,
+      ENODEV: Errno.ENODEV,
+      EPIPE: Errno.EPIPE,
     },
   };
   return linux;
 }
 
-/** A POSIX serial port (or one side of a pty). */
+/**
+ * A POSIX serial port (or one side of a pty). A hang-up (the device
+ * unplugged, the other side of a pty closed) and EIO, ENXIO or ENODEV are a
+ * {@link PortLostError}; {@link reopen} opens the path again once the node
+ * is back.
+ */
 export class PosixPort implements Port {
   /** Device path. */
   readonly path: string;
   #fd: number;
+  #lost: PortLostError | undefined;
+  #reopenFd: (() => Promise<number>) | undefined;
   #baud: number;
   #modem: boolean;
   #closing = false;
@@ -152,15 +187,20 @@ export class PosixPort implements Port {
   #onWarn?: (message: string) => void;
   #sys: PosixSys;
 
-  /** Wraps an open, configured descriptor. */
+  /**
+   * Wraps an open, configured descriptor; `reopenFd` opens and configures
+   * the path again at a given baud rate, for {@link reopen}.
+   */
   constructor(
     fd: number,
     path: string,
     baud: number,
     onWarn?: (m: string) => void,
     sys: PosixSys = linuxSys(),
+    reopenFd?: (baud: number) => Promise<number>,
   ) {
     this.#fd = fd;
+    this.#reopenFd = reopenFd && (() => reopenFd(this.#baud));
     this.path = path;
     this.#baud = baud;
     this.#onWarn = onWarn;
@@ -203,27 +243,48 @@ export class PosixPort implements Port {
     return n > 0 ? v.getInt16(6, true) : 0;
   }
 
+  /** The loss errno `e` means, if it is one (EIO, ENXIO, ENODEV, EPIPE). */
+  #lossKind(e: number): LossKind | undefined {
+    const k = this.#sys.consts;
+    if (e === k.EIO) return "EIO";
+    if (e === k.ENXIO) return "ENXIO";
+    if (e === k.ENODEV) return "ENODEV";
+    if (e === k.EPIPE) return "EPIPE";
+    return undefined;
+  }
+
+  /** Records the link's death (the first cause seen stays) and returns it. */
+  #die(kind: LossKind): PortLostError {
+    this.#lost ??= new PortLostError(this.path, kind, LOSS_REASONS.tty);
+    return this.#lost;
+  }
+
   /** See {@link Port.read}. */
   async read(timeoutMs: number): Promise<Uint8Array> {
     const deadline = performance.now() + timeoutMs;
+    let hungUp = false;
     while (!this.#closing) {
+      if (this.#lost) throw this.#lost;
       const sys = this.#sys;
       const n = sys.read(this.#fd, this.#buf, this.#buf.length);
       if (n > 0) return this.#buf.slice(0, n);
       if (n < 0) {
         const e = sys.errno();
-        // EIO: the other side of a pty is closed; wait as if idle.
-        if (e !== sys.consts.EAGAIN && e !== sys.consts.EINTR && e !== sys.consts.EIO) {
+        const kind = this.#lossKind(e);
+        if (kind) throw this.#die(kind);
+        if (e !== sys.consts.EAGAIN && e !== sys.consts.EINTR) {
           throw new PortError("PORT_IO", `${this.path}: read failed: ${sys.strerror(e)}`, e);
         }
+      } else if (hungUp) {
+        // Nothing to read although poll said hang-up: the end of this tty (read() gives 0
+        // on a healthy raw port with nothing to read, so only the pair of them means it).
+        throw this.#die("HANGUP");
       }
       const left = deadline - performance.now();
       if (left <= 0) break;
       const revents = await this.#poll(POLLIN, left);
-      if (revents === 0 || this.#closing) continue;
-      if (revents & POLLHUP && !(revents & POLLIN)) {
-        await new Promise((r) => setTimeout(r, Math.min(POLL_SLICE_MS, left)));
-      }
+      if (this.#closing) continue;
+      hungUp = (revents & (POLLHUP | POLLERR)) !== 0;
     }
     return new Uint8Array();
   }
@@ -234,6 +295,7 @@ export class PosixPort implements Port {
     const copy = new Uint8Array(data);
     while (off < copy.length) {
       if (this.#closing) throw new PortError("PORT_IO", `${this.path} is closed`);
+      if (this.#lost) throw this.#lost;
       const sys = this.#sys;
       const n = sys.write(this.#fd, copy.subarray(off), copy.length - off);
       if (n > 0) {
@@ -241,8 +303,12 @@ export class PosixPort implements Port {
         continue;
       }
       const e = sys.errno();
-      if (n < 0 && e !== sys.consts.EAGAIN && e !== sys.consts.EINTR) {
-        throw new PortError("PORT_IO", `${this.path}: write failed: ${sys.strerror(e)}`, e);
+      if (n < 0) {
+        const kind = this.#lossKind(e);
+        if (kind) throw this.#die(kind);
+        if (e !== sys.consts.EAGAIN && e !== sys.consts.EINTR) {
+          throw new PortError("PORT_IO", `${this.path}: write failed: ${sys.strerror(e)}`, e);
+        }
       }
       await this.#poll(POLLOUT, POLL_SLICE_MS);
     }
@@ -268,8 +334,14 @@ export class PosixPort implements Port {
 
   /** See {@link Port.setBaud}. */
   setBaud(baud: number): Promise<void> {
+    if (this.#lost) return Promise.reject(this.#lost);
     const err = this.#sys.setRaw(this.#fd, baud);
-    if (err) throw new PortError("PORT_IO", `${this.path}: ${err}`);
+    if (err) {
+      const kind = this.#lossKind(this.#sys.errno());
+      return Promise.reject(
+        kind ? this.#die(kind) : new PortError("PORT_IO", `${this.path}: ${err}`),
+      );
+    }
     this.#baud = baud;
     return Promise.resolve();
   }
@@ -302,6 +374,25 @@ export class PosixPort implements Port {
     while (this.#pending) await this.#pending.catch(() => {});
     this.#sys.close(this.#fd);
   }
+
+  /**
+   * Opens the path again (exclusive lock, raw mode, the current baud rate)
+   * once its node is back, as a USB-UART bridge plugged in again or a
+   * by-id link pointed at a new device; rejects with the open error while
+   * it is not.
+   */
+  async reopen(): Promise<void> {
+    if (!this.#reopenFd) throw this.#lost ?? new PortError("PORT_IO", `${this.path} cannot reopen`);
+    const fd = await this.#reopenFd();
+    if (!this.#closing) {
+      this.#closing = true;
+      while (this.#pending) await this.#pending.catch(() => {});
+      this.#sys.close(this.#fd);
+    }
+    this.#fd = fd;
+    this.#lost = undefined;
+    this.#closing = false;
+  }
 }
 
 /** Options of {@link openPosix}. */
@@ -316,13 +407,17 @@ export interface PosixOptions {
   sys?: PosixSys;
 }
 
-/** Opens a local serial device. */
-export function openPosix(path: string, options: PosixOptions): Promise<PosixPort> {
-  const sys = options.sys ?? linuxSys();
+/** Opens, locks and configures `path`; returns the descriptor or rejects with a PortError. */
+function openFd(
+  sys: PosixSys,
+  path: string,
+  baud: number,
+  exclusive: boolean,
+): Promise<number> {
   const k = sys.consts;
   const fd = sys.open(path, k.O_RDWR | k.O_NOCTTY | k.O_NONBLOCK | k.O_CLOEXEC);
   if (fd < 0) return Promise.reject(openError(sys, path, sys.errno()));
-  if (options.exclusive !== false && sys.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
+  if (exclusive && sys.flock(fd, LOCK_EX | LOCK_NB) !== 0) {
     const e = sys.errno();
     sys.close(fd);
     return Promise.reject(
@@ -335,12 +430,29 @@ export function openPosix(path: string, options: PosixOptions): Promise<PosixPor
         : openError(sys, path, e),
     );
   }
-  const err = sys.setRaw(fd, options.baud);
+  const err = sys.setRaw(fd, baud);
   if (err) {
+    const e = sys.errno();
     sys.close(fd);
+    if (e === k.ENOTTY) return Promise.reject(notAPort(path, e));
     return Promise.reject(new PortError("PORT_IO", `${path}: ${err}`));
   }
   // No input flush here: bytes that arrived while the port was closed are
   // kept (the loader flushes after its reset, where it matters).
-  return Promise.resolve(new PosixPort(fd, path, options.baud, options.onWarn, sys));
+  return Promise.resolve(fd);
+}
+
+/** Opens a local serial device; after a loss it can open the same path again. */
+export async function openPosix(path: string, options: PosixOptions): Promise<PosixPort> {
+  const sys = options.sys ?? linuxSys();
+  const exclusive = options.exclusive !== false;
+  const fd = await openFd(sys, path, options.baud, exclusive);
+  return new PosixPort(
+    fd,
+    path,
+    options.baud,
+    options.onWarn,
+    sys,
+    (baud) => openFd(sys, path, baud, exclusive),
+  );
 }

@@ -43,6 +43,12 @@ export interface PosixConsts {
   EACCES: number;
   /** errno: busy. */
   EBUSY: number;
+  /** errno: no such device or address (a device gone: macOS after an unplug). */
+  ENXIO: number;
+  /** errno: no such device. */
+  ENODEV: number;
+  /** errno: broken pipe. */
+  EPIPE: number;
 }
 
 /** The system calls the port needs. Synchronous except poll. */

@@ -9,8 +9,9 @@
 
 import { EspdeltaError } from "../protocol/errors.ts";
 import type { Port, Signals } from "./port.ts";
-import { InputBuffer } from "./stream_port.ts";
-import { parseHostUrl } from "./tcp.ts";
+import { type Dial, InputBuffer } from "./stream_port.ts";
+import { dialTcp, parseHostUrl } from "./tcp.ts";
+import { LOSS_REASONS, PortLostError, socketLoss } from "./lost.ts";
 
 const IAC = 255;
 const DONT = 254;
@@ -114,7 +115,11 @@ export class TelnetParser {
   }
 }
 
-/** An RFC 2217 port. */
+/**
+ * An RFC 2217 port. The server closing or resetting the session (ser2net
+ * stopped or restarted, kicked by another user) is a {@link PortLostError};
+ * {@link reopen} connects again and negotiates afresh.
+ */
 export class Rfc2217Port implements Port {
   /** The URL given. */
   readonly path: string;
@@ -125,40 +130,65 @@ export class Rfc2217Port implements Port {
   #parser = new TelnetParser();
   #baud: number;
   #acks = new Map<number, () => void>();
-  #serverDoesComPort: Promise<void>;
+  #serverDoesComPort!: Promise<void>;
   #comPortResolve!: () => void;
   #reading: Promise<void>;
   #closed = false;
+  #lost: PortLostError | undefined;
+  #dial: Dial | undefined;
 
-  /** Wraps a connection; call {@link init} before use. */
-  constructor(path: string, conn: Deno.TcpConn, baud: number, ignoreControl: boolean) {
+  /** Wraps a connection; call {@link init} before use. `dial` connects again for {@link reopen}. */
+  constructor(
+    path: string,
+    conn: Deno.TcpConn,
+    baud: number,
+    ignoreControl: boolean,
+    dial?: Dial,
+  ) {
     this.path = path;
     this.#conn = conn;
     this.#baud = baud;
+    this.#dial = dial;
     this.hasModemLines = !ignoreControl;
-    conn.setNoDelay(true);
-    this.#serverDoesComPort = new Promise((r) => this.#comPortResolve = r);
-    this.#reading = this.#pump();
+    this.#reading = this.#attach(conn);
   }
 
-  async #pump(): Promise<void> {
+  /** Starts reading `conn` with fresh negotiation state. */
+  #attach(conn: Deno.TcpConn): Promise<void> {
+    conn.setNoDelay(true);
+    this.#input = new InputBuffer();
+    this.#parser = new TelnetParser();
+    this.#acks = new Map();
+    this.#serverDoesComPort = new Promise((r) => this.#comPortResolve = r);
+    return this.#pump(conn, this.#input);
+  }
+
+  async #pump(conn: Deno.TcpConn, input: InputBuffer): Promise<void> {
     const buf = new Uint8Array(65536);
+    let lost: PortLostError | undefined;
     try {
       while (true) {
-        const n = await this.#conn.read(buf);
-        if (n === null) break;
+        const n = await conn.read(buf);
+        if (n === null) {
+          lost = new PortLostError(this.path, "EOF", LOSS_REASONS.rfc2217);
+          break;
+        }
         this.#parser.push(buf.subarray(0, n), {
-          data: (d) => this.#input.push(d.slice()),
+          data: (d) => input.push(d.slice()),
           option: (verb, opt) => this.#negotiate(verb, opt),
           sub: (p) => {
             if (p[0] === COM_PORT && p.length >= 2) this.#acks.get(p[1])?.();
           },
         });
       }
-    } catch {
-      // closed
+    } catch (e) {
+      lost = socketLoss(this.path, e, LOSS_REASONS.rfc2217) ??
+        new PortLostError(this.path, "ECONNRESET", LOSS_REASONS.rfc2217);
     }
-    this.#input.end();
+    // Our own close() ends the input quietly; anything else is the link dying.
+    if (this.#closed || conn !== this.#conn) return input.end();
+    this.#lost ??= lost;
+    input.end(this.#lost);
   }
 
   #raw(bytes: number[]): Promise<void> {
@@ -182,6 +212,7 @@ export class Rfc2217Port implements Port {
    * ser2net on a pty, never answer them).
    */
   async #comPort(cmd: number, value: number[], wait = true): Promise<boolean> {
+    if (this.#lost) throw this.#lost;
     if (!wait) {
       const payload = Array.from(escapeIac(new Uint8Array(value)));
       await this.#raw([IAC, SB, COM_PORT, cmd, ...payload, IAC, SE]);
@@ -222,11 +253,11 @@ export class Rfc2217Port implements Port {
       WILL,
       COM_PORT,
     ]);
-    const timeout = new Promise<"timeout">((r) => {
-      const t = setTimeout(() => r("timeout"), 3000);
-      this.#serverDoesComPort.then(() => clearTimeout(t));
-    });
-    if (await Promise.race([this.#serverDoesComPort, timeout]) === "timeout") {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<"timeout">((r) => timer = setTimeout(() => r("timeout"), 3000));
+    const answer = await Promise.race([this.#serverDoesComPort, timeout]);
+    clearTimeout(timer);
+    if (answer === "timeout") {
       throw new EspdeltaError(
         "PORT_IO",
         `${this.path}: the server did not accept the RFC 2217 COM-PORT option; is it a telnet(rfc2217) port?`,
@@ -237,6 +268,28 @@ export class Rfc2217Port implements Port {
     await this.#comPort(ComPort.SET_PARITY, [1]);
     await this.#comPort(ComPort.SET_STOPSIZE, [1]);
     if (this.hasModemLines) await this.#comPort(ComPort.SET_CONTROL, [CONTROL.NO_FLOW], false);
+  }
+
+  /** Connects to the server again and negotiates afresh, at the current baud rate. */
+  async reopen(): Promise<void> {
+    if (!this.#dial) throw this.#lost ?? new PortLostError(this.path, "EOF", LOSS_REASONS.rfc2217);
+    const conn = await this.#dial();
+    try {
+      this.#conn.close();
+    } catch { /* already closed */ }
+    await this.#reading;
+    this.#conn = conn;
+    this.#lost = undefined;
+    this.#closed = false;
+    this.#reading = this.#attach(conn);
+    try {
+      await this.init();
+    } catch (e) {
+      try {
+        conn.close();
+      } catch { /* already closed */ }
+      throw e;
+    }
   }
 
   /** Current baud rate. */
@@ -251,9 +304,17 @@ export class Rfc2217Port implements Port {
 
   /** See {@link Port.write}. */
   async write(data: Uint8Array): Promise<void> {
+    if (this.#lost) throw this.#lost;
     const bytes = escapeIac(data);
     let off = 0;
-    while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+    try {
+      while (off < bytes.length) off += await this.#conn.write(bytes.subarray(off));
+    } catch (e) {
+      const lost = this.#closed ? undefined : socketLoss(this.path, e, LOSS_REASONS.rfc2217);
+      if (!lost) throw e;
+      this.#lost ??= lost;
+      throw this.#lost;
+    }
   }
 
   /** Nothing is buffered on this side once written. */
@@ -310,17 +371,10 @@ export class Rfc2217Port implements Port {
 
 /** Opens an RFC 2217 port. */
 export async function openRfc2217(url: string, options: { baud?: number } = {}): Promise<Port> {
-  const { host, port, query } = parseHostUrl(url);
-  let conn: Deno.TcpConn;
-  try {
-    conn = await Deno.connect({ hostname: host, port });
-  } catch (e) {
-    throw new EspdeltaError(
-      "PORT_NOT_FOUND",
-      `cannot connect to ${url}: ${(e as Error).message.split(" (os error")[0]}`,
-    );
-  }
-  const p = new Rfc2217Port(url, conn, options.baud ?? 115200, /ign_set_control/.test(query));
+  const { query } = parseHostUrl(url);
+  const conn = await dialTcp(url);
+  const ignore = /ign_set_control/.test(query);
+  const p = new Rfc2217Port(url, conn, options.baud ?? 115200, ignore, () => dialTcp(url));
   try {
     await p.init();
   } catch (e) {

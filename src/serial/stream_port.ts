@@ -6,12 +6,15 @@
  */
 
 import type { Port, Signals } from "./port.ts";
+import { concat } from "../protocol/bytes.ts";
+import { LOSS_REASONS, PortLostError, socketLoss } from "./lost.ts";
 
 /** Shared input buffering for stream-based ports. */
 export class InputBuffer {
   #chunks: Uint8Array[] = [];
   #waiter: (() => void) | undefined;
   #closed = false;
+  #lost: PortLostError | undefined;
 
   /** Appends received bytes and wakes a pending read. */
   push(bytes: Uint8Array): void {
@@ -20,9 +23,13 @@ export class InputBuffer {
     this.#wake();
   }
 
-  /** Marks the end of input; pending and later reads resolve empty. */
-  end(): void {
+  /**
+   * Marks the end of input: pending and later reads resolve empty, or, when
+   * the link died (`lost`), reject with it once the bytes before are read.
+   */
+  end(lost?: PortLostError): void {
     this.#closed = true;
+    this.#lost = lost;
     this.#wake();
   }
 
@@ -36,7 +43,11 @@ export class InputBuffer {
     this.#chunks = [];
   }
 
-  /** Waits up to `timeoutMs` for input; returns all buffered bytes or an empty array. */
+  /**
+   * Waits up to `timeoutMs` for input; returns all buffered bytes or an
+   * empty array, or rejects with the loss {@link end} was given once nothing
+   * is left.
+   */
   async take(timeoutMs: number): Promise<Uint8Array> {
     if (this.#chunks.length === 0 && !this.#closed) {
       await new Promise<void>((resolve) => {
@@ -52,15 +63,9 @@ export class InputBuffer {
     }
     const parts = this.#chunks;
     this.#chunks = [];
+    if (parts.length === 0 && this.#lost) throw this.#lost;
     if (parts.length === 0) return new Uint8Array();
-    if (parts.length === 1) return parts[0];
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return parts.length === 1 ? parts[0] : concat(...parts);
   }
 
   #wake(): void {
@@ -70,7 +75,14 @@ export class InputBuffer {
   }
 }
 
-/** socket://host:port: raw TCP to a serial server or a virtual device. */
+/** How a {@link TcpPort} reaches its server again after the link died. */
+export type Dial = () => Promise<Deno.TcpConn>;
+
+/**
+ * socket://host:port: raw TCP to a serial server or a virtual device. The
+ * server closing or resetting the connection is a {@link PortLostError};
+ * {@link reopen} dials it again.
+ */
 export class TcpPort implements Port {
   /** The URL given. */
   readonly path: string;
@@ -81,28 +93,39 @@ export class TcpPort implements Port {
   #input = new InputBuffer();
   #reading: Promise<void>;
   #closed = false;
+  #lost: PortLostError | undefined;
+  #dial: Dial | undefined;
 
-  /** Wraps an open connection. */
-  constructor(path: string, conn: Deno.TcpConn, baud: number) {
+  /** Wraps an open connection; `dial` connects again for {@link reopen}. */
+  constructor(path: string, conn: Deno.TcpConn, baud: number, dial?: Dial) {
     this.path = path;
     this.#conn = conn;
     this.#baud = baud;
+    this.#dial = dial;
     conn.setNoDelay(true);
-    this.#reading = this.#pump();
+    this.#reading = this.#pump(conn, this.#input);
   }
 
-  async #pump(): Promise<void> {
+  async #pump(conn: Deno.TcpConn, input: InputBuffer): Promise<void> {
     const buf = new Uint8Array(65536);
+    let lost: PortLostError | undefined;
     try {
       while (true) {
-        const n = await this.#conn.read(buf);
-        if (n === null) break;
-        this.#input.push(buf.slice(0, n));
+        const n = await conn.read(buf);
+        if (n === null) {
+          lost = new PortLostError(this.path, "EOF", LOSS_REASONS.socket);
+          break;
+        }
+        input.push(buf.slice(0, n));
       }
-    } catch {
-      // closed
+    } catch (e) {
+      lost = socketLoss(this.path, e, LOSS_REASONS.socket) ??
+        new PortLostError(this.path, "ECONNRESET", LOSS_REASONS.socket);
     }
-    this.#input.end();
+    // Our own close() ends the input quietly; anything else is the link dying.
+    if (this.#closed || conn !== this.#conn) return input.end();
+    this.#lost ??= lost;
+    input.end(this.#lost);
   }
 
   /** Nominal baud rate (a socket has none; kept for the loader's arithmetic). */
@@ -117,8 +140,16 @@ export class TcpPort implements Port {
 
   /** See {@link Port.write}. */
   async write(data: Uint8Array): Promise<void> {
+    if (this.#lost) throw this.#lost;
     let off = 0;
-    while (off < data.length) off += await this.#conn.write(data.subarray(off));
+    try {
+      while (off < data.length) off += await this.#conn.write(data.subarray(off));
+    } catch (e) {
+      const lost = this.#closed ? undefined : socketLoss(this.path, e, LOSS_REASONS.socket);
+      if (!lost) throw e;
+      this.#lost ??= lost;
+      throw this.#lost;
+    }
   }
 
   /** TCP writes are handed to the kernel when write resolves. */
@@ -141,6 +172,23 @@ export class TcpPort implements Port {
   /** No modem lines on a raw socket. */
   setSignals(_signals: Signals): Promise<void> {
     return Promise.resolve();
+  }
+
+  /** Connects to the server again (a new connection, empty input). */
+  async reopen(): Promise<void> {
+    if (!this.#dial) throw this.#lost ?? new PortLostError(this.path, "EOF", LOSS_REASONS.socket);
+    const conn = await this.#dial();
+    const old = this.#conn;
+    try {
+      old.close();
+    } catch { /* already closed */ }
+    await this.#reading;
+    conn.setNoDelay(true);
+    this.#conn = conn;
+    this.#input = new InputBuffer();
+    this.#lost = undefined;
+    this.#closed = false;
+    this.#reading = this.#pump(conn, this.#input);
   }
 
   /** See {@link Port.close}. */

@@ -8,6 +8,10 @@
 export interface Ser2net {
   /** rfc2217:// URL of the served tty. */
   url: string;
+  /** Kills ser2net with SIGKILL (its sessions drop) and waits until it is gone. */
+  kill(): Promise<void>;
+  /** Starts ser2net again on the same port and tty (after kill), once it listens. */
+  restart(): Promise<void>;
   /** Stops ser2net and removes its config. */
   stop(): Promise<void>;
 }
@@ -37,13 +41,15 @@ export async function startSer2net(tty: string): Promise<Ser2net> {
       "",
     ].join("\n"),
   );
-  let proc: Deno.ChildProcess;
-  try {
-    proc = new Deno.Command("ser2net", {
+  const spawn = () =>
+    new Deno.Command("ser2net", {
       args: ["-n", "-d", "-c", cfg, "-P", `${dir}/ser2net.pid`],
       stdout: "null",
       stderr: "null",
     }).spawn();
+  let proc: Deno.ChildProcess;
+  try {
+    proc = spawn();
   } catch (e) {
     await Deno.remove(dir, { recursive: true });
     throw new Error(
@@ -52,18 +58,19 @@ export async function startSer2net(tty: string): Promise<Ser2net> {
       }); install it with 'apt-get install ser2net'`,
     );
   }
-  // Wait until it listens.
-  for (let i = 0; i < 100; i++) {
-    try {
-      const c = await Deno.connect({ hostname: "127.0.0.1", port });
-      c.close();
-      break;
-    } catch {
-      await new Promise((r) => setTimeout(r, 50));
-    }
-  }
+  await listening(port);
   return {
     url: `rfc2217://127.0.0.1:${port}`,
+    kill: async () => {
+      try {
+        proc.kill("SIGKILL");
+      } catch { /* gone */ }
+      await proc.status;
+    },
+    restart: async () => {
+      proc = spawn();
+      await listening(port);
+    },
     stop: async () => {
       try {
         proc.kill("SIGTERM");
@@ -72,4 +79,20 @@ export async function startSer2net(tty: string): Promise<Ser2net> {
       await Deno.remove(dir, { recursive: true });
     },
   };
+}
+
+/**
+ * Waits (up to 5 s) until something listens on 127.0.0.1:`port`, read from
+ * /proc/net/tcp: a probe connection would be a session, and with
+ * kickolduser it would kick the client off.
+ */
+async function listening(port: number): Promise<void> {
+  const local = `0100007F:${port.toString(16).toUpperCase().padStart(4, "0")}`;
+  for (let i = 0; i < 100; i++) {
+    const table = await Deno.readTextFile("/proc/net/tcp");
+    if (table.split("\n").some((l) => l.trim().split(/\s+/)[1] === local && l.includes(" 0A "))) {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
