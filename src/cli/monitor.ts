@@ -326,14 +326,15 @@ export interface MonitorRun {
 }
 
 /**
- * Prints lines until the user quits (keys, Ctrl-C), `--until` matches,
- * `--for` runs out, or `signal` aborts.
+ * Prints lines until the user quits (Ctrl-] or Ctrl-C at a terminal in raw
+ * mode), `--until` matches, `--for` runs out, or `signal` aborts. A SIGINT
+ * or SIGTERM from outside ends the run through main's interrupt handling
+ * (exit 130), as for every command.
  */
 export async function runMonitor(run: MonitorRun): Promise<MonitorEnd> {
   const { reader, printer, settings, o, port } = run;
   const deadline = settings.forMs !== undefined ? run.startedAt + settings.forMs : Infinity;
   let quit = false;
-  const onSignal = () => (quit = true);
   const note = (line: string) => {
     printer.endLine();
     o.note(run.keys?.raw ? line.replaceAll("\n", "\r\n") + "\r" : line);
@@ -346,7 +347,6 @@ export async function runMonitor(run: MonitorRun): Promise<MonitorEnd> {
       note(reset ? "--- reset" : `--- cannot reset: ${port.path} has no reset lines`);
     } else await port.write(action.bytes).catch(() => {});
   };
-  Deno.addSignalListener("SIGINT", onSignal);
   run.keys?.onKey((a) => void onKey(a));
   try {
     for (;;) {
@@ -360,7 +360,6 @@ export async function runMonitor(run: MonitorRun): Promise<MonitorEnd> {
     }
   } finally {
     run.keys?.onKey(undefined);
-    Deno.removeSignalListener("SIGINT", onSignal);
     printer.endLine();
   }
 }

@@ -5,8 +5,13 @@
  * `flasher_args.json`). When they change and then stay unchanged for the
  * settle time (a build finished writing), the inputs are read again and
  * deployed again; a build that is not readable yet (a half-written image)
- * is reported and the next change awaited. Ctrl-C (or Ctrl-] at a
- * terminal) stops, after the deploy in progress if there is one.
+ * is reported and the next change awaited.
+ *
+ * Leaving: at a terminal, Ctrl-] or Ctrl-C while the monitor shows the chip
+ * ends the watch with exit code 0 (`--- stopped watching`). A SIGINT or
+ * SIGTERM otherwise (Ctrl-C during a deploy, `kill`, a CI runner) is main's
+ * interrupt, as for every command: a write in progress stops at its safe
+ * point, the terminal is restored, one line says so, exit code 130.
  * @module
  */
 
@@ -157,7 +162,7 @@ export function register(program: Program, out: () => Output): void {
   ))
     .addHelpText(
       "after",
-      "\nCtrl-C (or Ctrl-] at a terminal) stops; Ctrl-T R resets the chip while monitoring." +
+      "\nCtrl-] or Ctrl-C at the monitor stops (exit 0); a SIGINT during a deploy stops it at a safe point (exit 130);\nCtrl-T R resets the chip while monitoring." +
         "\n\nExamples:\n  espdelta -p /dev/ttyUSB0 watch build/\n" +
         "  espdelta -p rfc2217://127.0.0.1:4000 watch 0x10000 build/app.bin",
     )
@@ -178,15 +183,9 @@ export function register(program: Program, out: () => Output): void {
       const keys = o.json ? undefined : KeyReader.open();
       keys?.pause();
       let stop = false;
-      const onSignal = () => {
-        if (!stop) o.note("--- stopping after this deploy");
-        stop = true;
-        watcher.close();
-      };
-      Deno.addSignalListener("SIGINT", onSignal);
       const printer = new LinePrinter(o, settings, { crlf: () => keys?.raw ?? false });
       const what = loaded.build ? loaded.build.dir : `${loaded.regions.length} files`;
-      o.note(`--- watching ${what}; Ctrl-C stops`);
+      o.note(`--- watching ${what}; ${keys ? "Ctrl-] or Ctrl-C" : "SIGINT (exit 130)"} stops`);
       if (settings.elfPath) o.note(`--- addresses named from ${settings.elfPath}`);
       try {
         while (!stop) {
@@ -263,7 +262,6 @@ export function register(program: Program, out: () => Output): void {
           watcher.watch(watchTargets(loaded));
         }
       } finally {
-        Deno.removeSignalListener("SIGINT", onSignal);
         watcher.close();
         keys?.close();
         printer.close();
