@@ -13,14 +13,13 @@
  */
 
 import type { ChipInfo } from "../chips/chips.ts";
-import { parseAppDesc } from "../image/app_desc.ts";
 import type { Region } from "../image/region.ts";
 import {
   type BootedApp,
-  type BootExpectation,
   type BootReport,
   type BootVerdict,
   checkBoot,
+  expectedBoot,
 } from "../monitor/boot_check.ts";
 import { LineReader } from "../monitor/lines.ts";
 import type { AfterReset } from "../loader/loader.ts";
@@ -57,23 +56,6 @@ export interface AfterFlash {
   reader?: LineReader;
   /** When reading began. */
   startedAt?: number;
-}
-
-/**
- * The app the bootloader should start: the first app region (by offset)
- * whose image carries an `esp_app_desc_t` (ESP-IDF puts it at the start of
- * the first segment), or nothing to compare.
- */
-export function expectedApp(regions: readonly Region[]): BootExpectation {
-  for (const r of [...regions].sort((a, b) => a.offset - b.offset)) {
-    if (r.kind !== undefined && r.kind !== "app") continue;
-    if (r.data[0] !== 0xe9) continue;
-    const desc = parseAppDesc(r.data.subarray(32, 32 + 256));
-    if (desc) {
-      return { projectName: desc.projectName, version: desc.version, elfSha256: desc.elfSha256 };
-    }
-  }
-  return {};
 }
 
 /** Whether `after` restarts the chip into its app. */
@@ -129,7 +111,7 @@ export async function afterFlash(
       return line;
     },
   };
-  const report = await checkBoot(source, expectedApp(options.regions), BOOT_CHECK_TIMING);
+  const report = await checkBoot(source, expectedBoot(options.regions), BOOT_CHECK_TIMING);
   return { boot: bootOutcome(report), reader, startedAt };
 }
 

@@ -60,7 +60,30 @@
  * @module
  */
 
+import { parseAppDesc } from "../image/app_desc.ts";
+import type { Region } from "../image/region.ts";
 import type { MonitorLine } from "./lines.ts";
+
+/**
+ * What to expect of the app the bootloader should start after `regions`
+ * are written: the first app region (by offset) whose image carries an
+ * `esp_app_desc_t` (ESP-IDF puts it at the start of the first segment,
+ * after the 24-byte image header and the 8-byte segment header); nothing
+ * to compare when none does.
+ */
+export function expectedBoot(
+  regions: readonly Pick<Region, "offset" | "data" | "kind">[],
+): BootExpectation {
+  for (const r of [...regions].sort((a, b) => a.offset - b.offset)) {
+    if (r.kind !== undefined && r.kind !== "app") continue;
+    if (r.data[0] !== 0xe9) continue;
+    const desc = parseAppDesc(r.data.subarray(32, 32 + 256));
+    if (desc) {
+      return { projectName: desc.projectName, version: desc.version, elfSha256: desc.elfSha256 };
+    }
+  }
+  return {};
+}
 
 /** Where {@link checkBoot} reads lines: a {@link LineReader}, or anything with its `next`. */
 export interface LineSource {
