@@ -226,7 +226,8 @@ export async function flashBoard(
       printer,
     });
     const boot = after.boot;
-    if (boot?.verdict === "unchecked") o.info(boot.message);
+    // No reset line reached the chip (a pty, a raw socket): said with --trace and in the JSON outcome.
+    if (boot?.verdict === "unchecked") o.trace(boot.message);
     o.event("outcome", {
       outcome: plan.outcome,
       regions: plan.regions.map((r) => ({
