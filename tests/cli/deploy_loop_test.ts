@@ -8,7 +8,7 @@
  */
 import { assertEquals, assertOk } from "../assert.ts";
 import { appImage } from "../emulator/images.ts";
-import { type Emulator, spawnEspdelta, startEmulator } from "./processes.ts";
+import { type Emulator, freePort, spawnEspdelta, startEmulator } from "./processes.ts";
 import { espdelta } from "./run.ts";
 
 const FW = new URL("../../testdata/firmware/", import.meta.url).pathname;
@@ -271,5 +271,63 @@ Deno.test("watch: redeploys when the app changes, verify-skip when it was rewrit
     w.kill();
     await w.code();
     await b.close();
+  }
+});
+
+Deno.test("monitor over RFC 2217: its reset reaches the board (DTR/RTS), the boot log from the ROM's first line", async () => {
+  const dir = await Deno.makeTempDir();
+  const flash = new Uint8Array(4 << 20).fill(0xff);
+  flash.set(await Deno.readFile(BOOTLOADER), 0);
+  flash.set(await Deno.readFile(TABLE), 0x8000);
+  flash.set(appImage("esp32c3", { projectName: "blink", version: "1.2.0" }), 0x10000);
+  await Deno.writeFile(`${dir}/flash.bin`, flash);
+  const emu = await startEmulator("esp32c3", [
+    "--rfc2217",
+    `127.0.0.1:${freePort()}`,
+    "--flash-file",
+    `${dir}/flash.bin`,
+  ]);
+  try {
+    const m = await espdelta([
+      "-p",
+      emu.url,
+      "monitor",
+      "--timestamps",
+      "--log",
+      `${dir}/monitor.log`,
+      "--until",
+      "app_init: App version: +1\\.2\\.0",
+      "--for",
+      "10",
+    ]);
+    assertEquals(m.code, 0, m.stderr);
+    const out = m.stdout.trim().split("\n");
+    // Every line stamped with the local time; the first is the ROM's banner after the reset.
+    assertOk(out.every((l) => /^\[\d\d:\d\d:\d\d\.\d{3}\] /.test(l)), m.stdout);
+    assertEquals(out[0].slice(15), "ESP-ROM:esp32c3-api1-20210207");
+    assertOk(/^I \(\d+\) app_init: App version: {6}1\.2\.0$/.test(out.at(-1)!.slice(15)), m.stdout);
+    assertOk(out.some((l) => l.endsWith(") app_init: Project name:     blink")), m.stdout);
+    assertEquals(m.stderr.split("\n")[0], `--- espdelta monitor on ${emu.url} at 115200 baud ---`);
+    // The log holds the same lines with date and time.
+    const log = (await Deno.readTextFile(`${dir}/monitor.log`)).trim().split("\n");
+    assertEquals(log.length, out.length);
+    assertOk(
+      /^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d{3} ESP-ROM:esp32c3-api1-20210207$/.test(log[0]),
+      log[0],
+    );
+    // flash with its default hard reset through DTR/RTS: the boot checked at once.
+    await Deno.writeFile(
+      `${dir}/app.bin`,
+      appImage("esp32c3", { projectName: "blink", version: "1.3.0" }),
+    );
+    const f = await espdelta(["-p", emu.url, "flash", "0x10000", `${dir}/app.bin`]);
+    assertEquals(f.code, 0, f.stderr);
+    assertEquals(
+      f.stdout.trim().split("\n").at(-1),
+      `full: app 0x10000 (1 of 1 sector); booted: blink 1.3.0 (ELF SHA-256 ${SHA})`,
+    );
+  } finally {
+    await emu.stop();
+    await Deno.remove(dir, { recursive: true });
   }
 });
