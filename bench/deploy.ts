@@ -3,14 +3,19 @@
  * model on (simulated time: the wire at the baud rate, USB latency, NOR erase
  * and program times, device MD5 rates; see bench/README.md).
  *
- * Two parts:
+ * Parts:
  * - scenarios: a 4 MiB ESP32 with bootloader, partition table, NVS, a 1.5 MiB
  *   app and a 1 MiB data partition; seven synthetic changes, each at 115200,
  *   460800 and 921600 baud, for espdelta's plan, for `--full`, and against
  *   the physical limit;
  * - rebuilds: every consecutive pair of the real successive builds in
  *   testdata/rebuilds (the device holds vN, vN+1 is deployed), at 460800 and
- *   921600 baud, espdelta against `--full` and the whole-write limit.
+ *   921600 baud, espdelta against `--full` and the whole-write limit, and at
+ *   the rate `--baud auto` reaches behind a CP2102N;
+ * - autobaud: what `--baud auto` picks behind each modelled bridge and what
+ *   it costs against fixed rates;
+ * - peers: esptool-js and espdelta side by side on a virtual ESP32 paced in
+ *   real time (wall-clock; bench/peers.ts).
  *
  * Run: `deno task bench` (or `deno run -A bench/deploy.ts`). Writes
  * bench/results/deploy.{json,md,svg}.
@@ -33,6 +38,7 @@ import type { CostParams } from "../src/plan/cost.ts";
 import { writeImage } from "../src/image/app.ts";
 import { parsePartitionCsv, writePartitionTable } from "../src/image/partitions.ts";
 import { firmwareLike } from "../tests/rand.ts";
+import { PEER_BAUD, PEER_BRIDGE, type PeerRow, type PeerScenario, runPeers } from "./peers.ts";
 
 const MiB = 1 << 20;
 const SECTOR = 0x1000;
@@ -537,6 +543,43 @@ for (const b of AUTOBAUD_BOARDS) {
   console.error(`autobaud ${b.bridge}${b.told ? "" : " (blind)"}: ${auto.choice!.baud}`);
 }
 
+/**
+ * The peer part (bench/peers.ts): the lidar build (bootloader, partition
+ * table, app) on a board paced in real time; cold (blank flash), no-op
+ * (v4 again), and the rebuild pair v4 -> v5. The simulated run of espdelta
+ * on the same board sits beside it, to show the pacing keeps to the model.
+ */
+async function peerScenarios(): Promise<PeerScenario[]> {
+  const dir = new URL("../testdata/rebuilds/lidar-esp32/", import.meta.url);
+  const boot = await Deno.readFile(new URL("build/bootloader/bootloader.bin", dir));
+  const table = await Deno.readFile(new URL("build/partition_table/partition-table.bin", dir));
+  const v4 = await Deno.readFile(new URL("app-v4.bin", dir));
+  const v5 = await Deno.readFile(new URL("app-v5.bin", dir));
+  const regions = (app: Uint8Array): Region[] => [
+    { name: "bootloader", offset: 0x1000, data: boot, kind: "bootloader" },
+    { name: "partition-table", offset: 0x8000, data: table, kind: "partition-table" },
+    { name: "factory", offset: 0x10000, data: app, kind: "app" },
+  ];
+  return [
+    { name: "cold (blank flash)", before: "blank", after: regions(v4) },
+    { name: "no-op redeploy", before: regions(v4), after: regions(v4) },
+    { name: "rebuild lidar v4->v5", before: regions(v4), after: regions(v5) },
+  ];
+}
+const peerList = await peerScenarios();
+const peerRows = await runPeers(peerList);
+const peers = {
+  board: `ESP32 behind a ${PEER_BRIDGE}, paced in real time (emulate --timing)`,
+  baud: PEER_BAUD,
+  esptoolJs: "npm:esptool-js@0.7.0",
+  rows: [] as (PeerRow & { espdeltaSimulated: number })[],
+};
+for (const [i, r] of peerRows.entries()) {
+  const board = { bridge: PEER_BRIDGE, told: true };
+  const simulated = await deploy(peerList[i], PEER_BAUD, false, {}, {}, board);
+  peers.rows.push({ ...r, espdeltaSimulated: Math.round(simulated.ms) / 1000 });
+}
+
 function sec(ms: number) {
   return (ms / 1000).toFixed(2);
 }
@@ -750,6 +793,25 @@ md.push(
     } | ${sec(a.auto.connectMs)} / ${sec(a.at460800.connectMs)} | ${sec(after(a.auto))} / ${
       sec(after(a.at460800))
     } / ${sec(after(a.at921600))} | ${(a.auto.ms / a.at460800.ms).toFixed(2)} |`
+  ),
+);
+
+md.push(
+  "",
+  "## Side by side with esptool-js (wall-clock)",
+  "",
+  `esptool-js 0.7.0 (npm) and espdelta on the same virtual ESP32 behind a ${PEER_BRIDGE},`,
+  "served on TCP and paced in real time by the timing model (`espdelta emulate --timing`), the",
+  `lidar build's bootloader, partition table and app, both at ${PEER_BAUD} baud with their stubs,`,
+  "compressed writes and an MD5 check; a fresh board per run. Wall-clock seconds from opening",
+  "the port to the end; *simulated* is espdelta's run on the simulated-time link, for comparison.",
+  "",
+  "| scenario | esptool-js s | espdelta s | esptool-js / espdelta | espdelta simulated s |",
+  "|---|---|---|---|---|",
+  ...peers.rows.map((r) =>
+    `| ${r.scenario} | ${r.esptoolJs.toFixed(2)} | ${r.espdelta.toFixed(2)} | ${
+      r.ratio.toFixed(2)
+    } | ${r.espdeltaSimulated.toFixed(2)} |`
   ),
 );
 
