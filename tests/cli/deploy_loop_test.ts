@@ -162,6 +162,24 @@ Deno.test("monitor: --until matches the running app's output (0), or times out (
     assertEquals(m.code, 0, m.stderr);
     assertOk(/^I \(\d+\) main: heartbeat \d+$/m.test(m.stdout), m.stdout);
     assertOk(m.stderr.includes("has no reset lines"), m.stderr);
+    // As JSON: one `line` event per line, then the result.
+    const j = await espdelta([
+      "-p",
+      b.emu.url,
+      "--json",
+      "monitor",
+      "--until",
+      "heartbeat",
+      "--for",
+      "5",
+    ]);
+    assertEquals(j.code, 0, j.stderr);
+    const events = j.stdout.trim().split("\n").map((l) => JSON.parse(l));
+    const line = events.find((e) => e.type === "line" && e.text.includes("heartbeat"));
+    assertOk(/^I \(\d+\) main: heartbeat \d+$/.test(line.text), j.stdout);
+    assertOk(!Number.isNaN(Date.parse(line.time)), j.stdout);
+    assertEquals(events.at(-1).type, "result");
+    assertEquals([events.at(-1).message, events.at(-1).end], ["matched /heartbeat/", "matched"]);
     const t = await espdelta([
       "-p",
       b.emu.url,
