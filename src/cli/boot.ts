@@ -22,6 +22,8 @@ import {
   expectedBoot,
 } from "../monitor/boot_check.ts";
 import { LineReader } from "../monitor/lines.ts";
+import { LinkLostError } from "../protocol/errors.ts";
+import { PortLostError } from "../serial/lost.ts";
 import type { AfterReset } from "../loader/loader.ts";
 import type { LinePrinter } from "./monitor.ts";
 import type { Output } from "./output.ts";
@@ -111,7 +113,18 @@ export async function afterFlash(
       return line;
     },
   };
-  const report = await checkBoot(source, expectedBoot(options.regions), BOOT_CHECK_TIMING);
+  let report: BootReport;
+  try {
+    report = await checkBoot(source, expectedBoot(options.regions), BOOT_CHECK_TIMING);
+  } catch (e) {
+    // A board whose USB port goes away when the chip resets (native USB): the write is done
+    // ended; what is unknown is the boot, not the flash.
+    if (!(e instanceof LinkLostError)) throw e;
+    const why = e instanceof PortLostError ? ` (${e.reason})` : "";
+    const message = `boot not checked: ${session.port.path} went away after the reset${why}; ` +
+      "the write had ended before it";
+    return { boot: { verdict: "unchecked", message, ok: true } };
+  }
   return { boot: bootOutcome(report), reader, startedAt };
 }
 

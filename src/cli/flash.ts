@@ -225,8 +225,12 @@ export async function flashBoard(
       printer,
     });
     const boot = after.boot;
-    // No reset line reached the chip (a pty, a raw socket): said with --trace and in the JSON outcome.
-    if (boot?.verdict === "unchecked") o.trace(boot.message);
+    // No reset line reached the chip (a pty, a raw socket): said with --trace and in the JSON
+    // outcome, as every such port would say it on every flash. A port lost after the reset is news.
+    if (boot?.verdict === "unchecked") {
+      if (port.hasModemLines) o.info(boot.message);
+      else o.trace(boot.message);
+    }
     o.event("outcome", {
       outcome: plan.outcome,
       regions: plan.regions.map((r) => ({
