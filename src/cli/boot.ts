@@ -117,7 +117,7 @@ export async function afterFlash(
   try {
     report = await checkBoot(source, expectedBoot(options.regions), BOOT_CHECK_TIMING);
   } catch (e) {
-    // A board whose USB port goes away when the chip resets (native USB): the write is done
+    // A board whose USB port goes away when the chip resets (native USB): the write had
     // ended; what is unknown is the boot, not the flash.
     if (!(e instanceof LinkLostError)) throw e;
     const why = e instanceof PortLostError ? ` (${e.reason})` : "";
