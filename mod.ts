@@ -283,3 +283,40 @@ export {
 } from "./src/protocol/errors.ts";
 export type { Response } from "./src/protocol/packet.ts";
 export { SlipDecoder, slipEncode, type SlipStats } from "./src/protocol/slip.ts";
+
+// After the flash: the serial monitor and the boot check.
+export {
+  monitor,
+  type MonitoredLine,
+  type MonitorStreamOptions,
+  resetToApp,
+  type ResetToAppOptions,
+} from "./src/monitor/monitor.ts";
+export {
+  type BootCheckOptions,
+  type BootedApp,
+  type BootExpectation,
+  type BootReport,
+  type BootVerdict,
+  checkBoot,
+  expectedBoot,
+  type LineSource,
+  stripAnsi,
+} from "./src/monitor/boot_check.ts";
+export {
+  LineReader,
+  type LineReaderOptions,
+  type MonitorLine,
+  monitorLines,
+  type MonitorOptions,
+} from "./src/monitor/lines.ts";
+export { decodeAddresses } from "./src/monitor/decode.ts";
+export {
+  type AddressInfo,
+  type Elf,
+  ElfError,
+  type ElfSection,
+  type ElfSymbol,
+  parseElf,
+  type SourceLine,
+} from "./src/image/elf.ts";

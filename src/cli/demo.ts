@@ -2,7 +2,8 @@
  * `espdelta demo`: the main job end to end on the virtual device. A virtual
  * ESP32 is served on a real pseudo-terminal and flashed through the FFI
  * serial backend: a cold flash, a no-op redeploy, a one-line app change,
- * and the same change written the old way (--full) for comparison.
+ * and the same change written the old way (--full) for comparison; then
+ * the board is reset and the boot check confirms the new app started.
  * @module
  */
 
@@ -19,6 +20,9 @@ import { nameRegions, type Region } from "../image/region.ts";
 import type { Output } from "./output.ts";
 import type { Program } from "./options.ts";
 import { firmwareLike } from "../random.ts";
+import { writeAppDesc } from "../image/app_desc.ts";
+import { checkBoot, expectedBoot } from "../monitor/boot_check.ts";
+import { LineReader } from "../monitor/lines.ts";
 
 /** An ESP32 image of one segment, with checksum and SHA-256 as ESP-IDF builds them. */
 function esp32Image(body: Uint8Array, entry: number, loadAddress: number): Uint8Array {
@@ -54,6 +58,15 @@ export function register(program: Program, out: () => Output): void {
       );
       // 384 sectors of app: its body, headers, checksum and digest fill 1.5 MiB but 16 bytes.
       const body = firmwareLike(1536 * 1024 - 96, 1);
+      // The app descriptor ESP-IDF puts first in the image: what the boot check compares.
+      body.set(writeAppDesc({
+        projectName: "demo-app",
+        version: "1.0.0",
+        date: "Dec  3 2026",
+        time: "12:00:00",
+        idfVersion: "v5.3.1",
+        elfSha256: "5e1f0c3a".repeat(8),
+      }));
       const app = (b: Uint8Array) => esp32Image(b, 0x40081000, 0x400d0020);
       const bootloader = esp32Image(firmwareLike(0x6000, 2), 0x40080400, 0x40078000);
       const table = writePartitionTable(parsePartitionCsv(PARTITIONS_CSV));
@@ -101,6 +114,25 @@ export function register(program: Program, out: () => Output): void {
           await port.close();
         }
       };
+      // The boot after the last write: a pty carries no reset line, so the demo presses the
+      // board's EN button (what a hard reset does through DTR/RTS) and reads the boot log.
+      const bootCheck = async (written: Region[]) => {
+        const port = await openPort(served.path, { baud: 115200 });
+        try {
+          // The board drops what came before a client opened the port; let it see the open first.
+          await new Promise((r) => setTimeout(r, 300));
+          device.pulseEn("flash");
+          const report = await checkBoot(new LineReader(port), expectedBoot(written), {
+            quietMs: 3000,
+            settleMs: 1000,
+            timeoutMs: 6000,
+          });
+          return report.message;
+        } finally {
+          await port.close();
+        }
+      };
+      let bootLine = "";
       try {
         await run("cold flash", app(body));
         await run("no-op redeploy", app(body));
@@ -111,6 +143,7 @@ export function register(program: Program, out: () => Output): void {
         const back = body.slice();
         back[0x9_4321 - BODY_START] ^= 0x02;
         await run("same change, --full", app(back), true);
+        bootLine = await bootCheck(regions(app(back)));
       } finally {
         await served.close();
       }
@@ -121,5 +154,6 @@ export function register(program: Program, out: () => Output): void {
         "A one-line change rewrote the sectors that differ instead of the whole app; " +
           "the device's own MD5s found them, no copy of the old image needed.",
       );
+      o.result(`After the reset: ${bootLine}`);
     });
 }

@@ -14,7 +14,31 @@ import {
 import { UsageError } from "./args.ts";
 
 /** Exit codes of the CLI (130: interrupted by Ctrl-C or SIGTERM, see interrupt.ts). */
-export const ExitCode = { OK: 0, DEVICE: 1, USAGE: 2, VERIFY: 3, INTERRUPTED: 130 } as const;
+export const ExitCode = {
+  OK: 0,
+  DEVICE: 1,
+  USAGE: 2,
+  VERIFY: 3,
+  TIMEOUT: 4,
+  BOOT: 5,
+  INTERRUPTED: 130,
+} as const;
+
+/** `--until` saw no matching line within `--for` (exit code 4). */
+export class MonitorTimeoutError extends EspdeltaError {
+  /** With the one-line message. */
+  constructor(message: string) {
+    super("MONITOR_TIMEOUT", message);
+  }
+}
+
+/** The boot check after a flash says the new app did not start (exit code 5). */
+export class BootFailedError extends EspdeltaError {
+  /** With the one-line message. */
+  constructor(message: string) {
+    super("BOOT_FAILED", message);
+  }
+}
 
 /**
  * Codes that mean the user's input was wrong (exit 2), for errors whose
@@ -63,6 +87,8 @@ export function exitCodeFor(e: unknown): number {
   }
   if (e instanceof EspdeltaError) {
     if (e.code === "VERIFY_MISMATCH") return ExitCode.VERIFY;
+    if (e.code === "MONITOR_TIMEOUT") return ExitCode.TIMEOUT;
+    if (e.code === "BOOT_FAILED") return ExitCode.BOOT;
     if (e.code === "INTERRUPTED") return ExitCode.INTERRUPTED;
     if (USAGE_CODES.has(e.code)) return ExitCode.USAGE;
     return ExitCode.DEVICE;

@@ -22,6 +22,21 @@ import { namedPorts, type Session, withSession } from "./session.ts";
 import type { Plan } from "../plan/types.ts";
 import type { Region } from "../image/region.ts";
 import { formatPlan } from "./plan_format.ts";
+import { type AfterFlash, afterFlash, type BootOutcome, showLastLines } from "./boot.ts";
+import {
+  consoleBaud,
+  LinePrinter,
+  type MonitorFlags,
+  monitorSettings,
+  reportMonitorEnd,
+  runMonitor,
+  usesUsbReset,
+  withMonitorOptions,
+} from "./monitor.ts";
+import { BootFailedError } from "./exit.ts";
+import { UsageError } from "./args.ts";
+import { findAppElf } from "../image/app_elf.ts";
+import { KeyReader } from "./terminal.ts";
 import { FORCE_HELP } from "./inputs.ts";
 
 /** Registers `plan` and `flash`. */
@@ -51,9 +66,11 @@ export function register(program: Program, out: () => Output): void {
       }, { needFlashSize: true });
     });
 
-  withFlashSettings(
+  withMonitorOptions(withFlashSettings(
     program.command("flash")
-      .description("write only what differs: plan by device MD5, write, verify, reset")
+      .description(
+        "write only what differs: plan by device MD5, write, verify, reset, check the boot",
+      )
       .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
       .option("--full", "write every region whole (for comparison)")
       .option(
@@ -61,30 +78,42 @@ export function register(program: Program, out: () => Output): void {
         "write every region whole through the chip's flash-encryption engine (needed when flash " +
           "encryption is on; cannot be verified by MD5)",
       )
-      .option("--force", FORCE_HELP),
-  )
+      .option("--force", FORCE_HELP)
+      .option("--no-boot-check", "do not read the boot log to check that the new app started")
+      .option("--monitor", "after the reset, show what the chip prints (see 'espdelta monitor')"),
+  ))
     .addHelpText(
       "after",
       "\nExamples:\n  espdelta -p /dev/ttyUSB0 flash build/\n" +
         "  espdelta -p socket://127.0.0.1:5555 flash 0x1000 bootloader.bin 0x8000 " +
         "partitions.bin 0x10000 app.bin",
     )
-    .action(async (inputs, opts, cmd) => {
+    .action(async (inputs, typed, cmd) => {
       const g = cmd.optsWithGlobals();
       const o = out();
+      const opts: FlashOptions = typed;
       const loaded = await loadArgs(inputs, g.chip, opts);
       const ports = await namedPorts(g);
       if (ports.length <= 1) {
-        const board = await flashBoard(g, o, loaded, opts, ports[0]);
-        if (!o.json) o.result(board.summary);
+        await flashOne(g, o, loaded, opts, ports[0]);
         return;
+      }
+      if (opts.monitor) {
+        throw new UsageError("--monitor takes one board; drop it or name one port");
       }
       await flashBoards(g, o, loaded, opts, ports);
     });
 }
 
 /** Options of `flash`. */
-type FlashOptions = FlashSettingOptions & { full?: boolean; encrypt?: boolean; force?: boolean };
+export type FlashOptions = FlashSettingOptions & MonitorFlags & {
+  full?: boolean;
+  encrypt?: boolean;
+  force?: boolean;
+  /** False with --no-boot-check. */
+  bootCheck?: boolean;
+  monitor?: boolean;
+};
 
 /** The inputs for the connected chip, planned on the session's device. */
 async function planSession(
@@ -107,7 +136,7 @@ async function planSession(
 }
 
 /** What happened on one board. */
-interface BoardResult {
+export interface BoardResult {
   /** The port. */
   port: string;
   /** Chip name, once connected. */
@@ -122,19 +151,34 @@ interface BoardResult {
   bytesSent?: number;
   /** Seconds from opening the port to the end. */
   seconds: number;
-  /** The plan in one line, or the error. */
+  /** The plan in one line (and the boot, when checked), or the error. */
   summary: string;
+  /** The boot check's answer. */
+  boot?: BootOutcome;
   /** 0 when it worked, else the exit code its error maps to. */
   exitCode: number;
 }
 
-/** The delta path on one board: connect, plan, write, verify, reset. */
-async function flashBoard(
+/** What runs after the outcome while the session's port is still open (`--monitor`). */
+export type AfterOutcome = (
+  session: Session,
+  after: AfterFlash,
+  board: BoardResult,
+) => Promise<void>;
+
+/**
+ * The delta path on one board: connect, plan, write, verify, reset, check
+ * the boot. A failed boot is in the result (`boot.ok` false, exit code 5),
+ * not thrown, so the caller prints the outcome first.
+ */
+export async function flashBoard(
   g: GlobalOptions,
   o: Output,
   loaded: LoadedInputs,
   opts: FlashOptions,
   path?: string,
+  then?: AfterOutcome,
+  printer?: LinePrinter,
 ): Promise<BoardResult> {
   const started = performance.now();
   const board: BoardResult = { port: path ?? "", seconds: 0, summary: "", exitCode: 0 };
@@ -172,6 +216,21 @@ async function flashBoard(
       })
     );
     const secs = ((performance.now() - writeStarted) / 1000).toFixed(1);
+    const after = await afterFlash(session, {
+      after: g.after,
+      check: opts.bootCheck !== false,
+      monitor: !!then,
+      baud: opts.monitorBaud ?? consoleBaud(chip.name),
+      regions,
+      printer,
+    });
+    const boot = after.boot;
+    // No reset line reached the chip (a pty, a raw socket): said with --trace and in the JSON
+    // outcome, as every such port would say it on every flash. A port lost after the reset is news.
+    if (boot?.verdict === "unchecked") {
+      if (port.hasModemLines) o.info(boot.message);
+      else o.trace(boot.message);
+    }
     o.event("outcome", {
       outcome: plan.outcome,
       regions: plan.regions.map((r) => ({
@@ -185,15 +244,80 @@ async function flashBoard(
       verified: result.verified,
       rewritten: result.rewritten,
       seconds: Number(secs),
+      ...(boot ? { boot } : {}),
     });
     board.outcome = plan.outcome;
     board.sectorsWritten = plan.regions.reduce((n, r) => n + r.writeSectors, 0);
     board.sectors = plan.regions.reduce((n, r) => n + r.sectors, 0);
     board.bytesSent = result.bytesSent;
-    board.summary = summarizePlan(plan);
+    board.summary = summarizePlan(plan) +
+      (boot && boot.verdict !== "unchecked" ? `; ${boot.message}` : "");
+    if (boot) board.boot = boot;
+    if (boot && !boot.ok) board.exitCode = 5;
+    if (then) await then(session, after, board);
   }, { needFlashSize: true, path });
   board.seconds = (performance.now() - started) / 1000;
   return board;
+}
+
+/**
+ * One board: flash, print the outcome line (a failed boot's last lines
+ * after it), then, with `--monitor`, go on showing what the chip prints.
+ * Throws for a failed boot (exit code 5) once the monitor, if any, ended.
+ */
+async function flashOne(
+  g: GlobalOptions,
+  o: Output,
+  loaded: LoadedInputs,
+  opts: FlashOptions,
+  path?: string,
+): Promise<void> {
+  let end: Awaited<ReturnType<typeof runMonitor>> | undefined;
+  let settings: Awaited<ReturnType<typeof monitorSettings>> | undefined;
+  let printer: LinePrinter | undefined;
+  if (opts.monitor) {
+    const chip = g.chip === "auto" ? undefined : loaded.build?.chip;
+    const found = opts.elf === undefined && loaded.build
+      ? await findAppElf(loaded.build)
+      : undefined;
+    settings = await monitorSettings(opts, o, chip ?? loaded.build?.chip, found);
+    printer = new LinePrinter(o, settings);
+  }
+  const then: AfterOutcome | undefined = settings && printer
+    ? async (session, after, board) => {
+      printer!.endLine();
+      if (!o.json) o.result(board.summary);
+      if (!after.reader) return;
+      if (settings!.elfPath && !opts.elf) o.note(`--- addresses named from ${settings!.elfPath}`);
+      const keys = o.json ? undefined : KeyReader.open();
+      try {
+        end = await runMonitor({
+          port: session.port,
+          reader: after.reader,
+          printer: printer!,
+          settings: settings!,
+          o,
+          startedAt: after.startedAt ?? Date.now(),
+          usb: await usesUsbReset(g, session.port.path),
+          keys,
+        });
+      } finally {
+        keys?.close();
+      }
+    }
+    : undefined;
+  let board: BoardResult;
+  try {
+    board = await flashBoard(g, o, loaded, opts, path, then, printer);
+  } finally {
+    printer?.close();
+  }
+  if (!then && !o.json) o.result(board.summary);
+  if (board.boot && !board.boot.ok) {
+    if (!then) showLastLines(board.boot, o);
+    throw new BootFailedError(`the new app did not boot (${board.boot.verdict})`);
+  }
+  if (end && settings) reportMonitorEnd(end, settings, o);
 }
 
 /**
@@ -216,7 +340,8 @@ async function flashBoards(
     try {
       const r = await flashBoard(g, b, loaded, opts, path);
       b.info(`${r.summary} (${r.seconds.toFixed(1)} s)`);
-      b.event("board", { ...r, ok: true });
+      if (r.boot && !r.boot.ok) showLastLines(r.boot, b);
+      b.event("board", { ...r, ok: r.exitCode === 0 });
       return r;
     } catch (e) {
       const exitCode = exitCodeFor(e);

@@ -4,7 +4,8 @@
  * owns exit codes and error reporting.
  *
  * Exit codes: 0 ok, 1 device or protocol failure, 2 usage or bad input,
- * 3 verify mismatch.
+ * 3 verify mismatch, 4 monitor timeout (`--until` unmatched), 5 the new app
+ * did not boot.
  * @module
  */
 
@@ -12,7 +13,7 @@ import { CommanderError } from "./deps.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 import { Output } from "./output.ts";
 import { applyConfig, nameSource, readConfig } from "./config.ts";
-import { createProgram, type Program } from "./options.ts";
+import { createProgram, type Program, type Register } from "./options.ts";
 import { Interrupt, INTERRUPTED_EXIT_CODE, type StopKind } from "./interrupt.ts";
 import { normalizeArgs, valueOptionsOf } from "./esptool_args.ts";
 import { detectPersonality, type Personality, startFacts } from "./personality.ts";
@@ -24,7 +25,8 @@ import { ExitCode, exitCodeFor } from "./exit.ts";
 /** Builds the program with every command registered. */
 async function buildProgram(out: () => Output): Promise<Program> {
   const program = createProgram();
-  const modules = await Promise.all([
+  // Typed as what main needs of each: inferring the modules' union is very slow for tsc.
+  const modules: { register: Register }[] = await Promise.all([
     import("./chip_id.ts"),
     import("./read_mac.ts"),
     import("./flash_id.ts"),
@@ -43,6 +45,8 @@ async function buildProgram(out: () => Output): Promise<Program> {
     import("./memory.ts"),
     import("./ram.ts"),
     import("./version_cmd.ts"),
+    import("./monitor.ts"),
+    import("./watch.ts"),
   ]);
   for (const m of modules) m.register(program, out);
   return program;

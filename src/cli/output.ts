@@ -19,6 +19,7 @@ export type EventType =
   | "result"
   | "board"
   | "summary"
+  | "line"
   | "interrupted"
   | "error";
 
@@ -131,6 +132,11 @@ export class Output {
   warn(line: string): void {
     const label = this.style === "esptool" ? "WARNING:" : "warning:";
     this.#err(`${this.#color(pc.yellow, label)} ${line}`);
+  }
+
+  /** A plain line to stderr in text mode (monitor status, a failed boot's last lines). */
+  note(line: string): void {
+    if (!this.json) this.#err(line);
   }
 
   /** A trace line, to stderr, only with --trace. */

@@ -49,6 +49,8 @@ export interface Session {
   wireBaud: number;
   /** Closes; resets as --after says when `ok`. */
   close(ok?: boolean): Promise<void>;
+  /** Resets as --after says and leaves the port open at `baud` (src/session's `release`). */
+  release(baud: number): Promise<{ reset: boolean; note?: string }>;
 }
 
 /**
@@ -77,7 +79,7 @@ export async function namedPorts(g: GlobalOptions): Promise<string[]> {
  * The single port named by the options; with none, the single port that
  * looks like an ESP board (or an error listing the candidates).
  */
-async function singlePort(g: GlobalOptions, out: Output): Promise<string> {
+export async function singlePort(g: GlobalOptions, out: Output): Promise<string> {
   const ports = await namedPorts(g);
   if (ports.length === 1) return ports[0];
   if (ports.length === 0) {
@@ -223,6 +225,10 @@ export async function openSession(
       // A write that stepped the rate down: the next run starts at the rate that held.
       if (loader.baudChoice && loader.baudChoice.baud !== choice?.baud) await remember();
       await session.close(ok);
+    },
+    release: async (baud: number) => {
+      if (loader.baudChoice && loader.baudChoice.baud !== choice?.baud) await remember();
+      return await session.release(baud);
     },
   };
 }

@@ -7,7 +7,10 @@
  *   image just written, and no reset or panic followed within a moment.
  * - `started`: the chip booted from flash without any error or reset, but the
  *   app printed no ESP-IDF app information (log level off, as in Arduino
- *   builds, or not an ESP-IDF app), so there is nothing to compare.
+ *   builds, or not an ESP-IDF app), so there is nothing to compare. After
+ *   ESP-IDF's bootloader handed over (`boot: Loaded app from partition at
+ *   offset 0x10000`), this is decided once the app stayed quiet about itself
+ *   for `settleMs`; otherwise when the log goes quiet or the time is up.
  * - `wrong-app`: an app started, but another one (e.g. the bootloader chose
  *   another OTA slot).
  * - `invalid-header`: the ROM found no valid image (`invalid header: 0x...`).
@@ -17,6 +20,12 @@
  * - `reset-loop`: the chip reset again and again, or the app crashed and the
  *   chip rebooted.
  * - `silent`: nothing at all within the time allowed.
+ *
+ * Time: the check ends as soon as the verdict is clear: `settleMs` after the
+ * app's information (a crash right after start still counts), after two
+ * `invalid header` lines, after the bootloader refused the app and the chip
+ * reset, after `loopResets` resets. Otherwise it ends when the chip printed
+ * nothing for `quietMs`, or after `timeoutMs` in all.
  *
  * The texts matched are the ROM's (`rst:0x1 (POWERON_RESET),boot:0x13
  * (SPI_FAST_FLASH_BOOT)`, `invalid header: 0xffffffff`, the ESP8266's `rst
@@ -51,7 +60,30 @@
  * @module
  */
 
+import { parseAppDesc } from "../image/app_desc.ts";
+import type { Region } from "../image/region.ts";
 import type { MonitorLine } from "./lines.ts";
+
+/**
+ * What to expect of the app the bootloader should start after `regions`
+ * are written: the first app region (by offset) whose image carries an
+ * `esp_app_desc_t` (ESP-IDF puts it at the start of the first segment,
+ * after the 24-byte image header and the 8-byte segment header); nothing
+ * to compare when none does.
+ */
+export function expectedBoot(
+  regions: readonly Pick<Region, "offset" | "data" | "kind">[],
+): BootExpectation {
+  for (const r of [...regions].sort((a, b) => a.offset - b.offset)) {
+    if (r.kind !== undefined && r.kind !== "app") continue;
+    if (r.data[0] !== 0xe9) continue;
+    const desc = parseAppDesc(r.data.subarray(32, 32 + 256));
+    if (desc) {
+      return { projectName: desc.projectName, version: desc.version, elfSha256: desc.elfSha256 };
+    }
+  }
+  return {};
+}
 
 /** Where {@link checkBoot} reads lines: a {@link LineReader}, or anything with its `next`. */
 export interface LineSource {
@@ -108,8 +140,10 @@ export interface BootReport {
 
 /** Options of {@link checkBoot}. */
 export interface BootCheckOptions {
-  /** Give up waiting for the app after this long (default 5000 ms). */
+  /** Give up waiting for the app after this long in all (default 8000 ms). */
   timeoutMs?: number;
+  /** Give up when the chip printed nothing for this long (default 3000 ms). */
+  quietMs?: number;
   /** After the app's information, watch this long for a crash (default 1000 ms). */
   settleMs?: number;
   /** Resets that make a loop (default 3). */
@@ -120,6 +154,12 @@ export interface BootCheckOptions {
 
 // deno-lint-ignore no-control-regex
 const ANSI = /\x1b\[[0-9;]*[A-Za-z]/g;
+
+/** `text` without ANSI colour and cursor sequences (ESP-IDF colours its log lines). */
+export function stripAnsi(text: string): string {
+  return text.replace(ANSI, "");
+}
+
 const RESET = /^rst:(0x[0-9a-f]+) \(([A-Z0-9_]+)\)/;
 const RESET_8266 = /rst cause:(\d+), boot mode:\((\d+),(\d+)\)/;
 const INVALID_HEADER = /invalid header: (0x[0-9a-f]+)/;
@@ -129,6 +169,8 @@ const PANIC =
 const REBOOTING = /^Rebooting\.\.\.$/;
 // Bootloader tags whose errors mean the app was refused.
 const BOOT_TAGS = new Set(["boot", "esp_image", "bootloader_flash", "flash_parts", "secure_boot"]);
+// ESP-IDF's bootloader hands over to the app (bootloader_utility.c).
+const HANDOVER = /^Loaded app from partition at offset 0x[0-9a-f]+$/;
 
 /**
  * Reads `lines` (a {@link LineReader} on the port, right after a reset)
@@ -141,7 +183,8 @@ export async function checkBoot(
   options: BootCheckOptions = {},
 ): Promise<BootReport> {
   const now = options.now ?? Date.now;
-  const timeoutMs = options.timeoutMs ?? 5000;
+  const timeoutMs = options.timeoutMs ?? 8000;
+  const quietMs = options.quietMs ?? 3000;
   const settleMs = options.settleMs ?? 1000;
   const loopResets = options.loopResets ?? 3;
   const start = now();
@@ -156,6 +199,9 @@ export async function checkBoot(
   let panicAt: number | undefined;
   let appSeenAt: number | undefined;
   let resetsBeforeApp = 0;
+  let handoverAt: number | undefined;
+  let resetsAtHandover = 0;
+  let lastLineAt = start;
   let bootedFromFlash = false;
   let partial = "";
 
@@ -171,6 +217,18 @@ export async function checkBoot(
           : undefined;
       }
       if (now() - appSeenAt >= settleMs) return identity();
+      return undefined;
+    }
+    if (handoverAt !== undefined) {
+      if (resets.length > resetsAtHandover) {
+        return fail("reset-loop", `the app restarted (${resets.at(-1)})${crash()}`);
+      }
+      if (panicAt !== undefined) {
+        return now() - panicAt >= settleMs
+          ? fail("panic", `the app crashed (${panic})`)
+          : undefined;
+      }
+      if (now() - handoverAt >= settleMs) return started();
       return undefined;
     }
     // The ROM repeats "invalid header" until its watchdog resets the chip; twice is enough.
@@ -234,6 +292,16 @@ export async function checkBoot(
     };
   };
 
+  const started = (): BootReport => ({
+    ok: true,
+    verdict: "started",
+    message: bootedFromFlash
+      ? "started: the chip booted from flash; the app printed no ESP-IDF app information to compare"
+      : "started: the chip printed output and no error; the app printed no ESP-IDF app information to compare",
+    resets,
+    lastLines: last.slice(-12),
+  });
+
   const see = (raw: string) => {
     const text = raw.replace(ANSI, "").trimEnd();
     if (text === "") return;
@@ -263,6 +331,11 @@ export async function checkBoot(
     if (level === "E" && BOOT_TAGS.has(tag.split(".")[0]) && appSeenAt === undefined) {
       imageError ??= `${tag}: ${body}`;
     }
+    if (tag === "boot" && HANDOVER.test(body) && handoverAt === undefined) {
+      bootedFromFlash = true;
+      handoverAt = now();
+      resetsAtHandover = resets.length;
+    }
     const field = /^(Project name|App version|ELF file SHA256):\s+(.*?)\s*$/.exec(body);
     if (!field) return;
     if (field[1] === "Project name") app.projectName = field[2];
@@ -277,13 +350,17 @@ export async function checkBoot(
   for (;;) {
     const done = verdictNow();
     if (done) return done;
-    const watchFrom = panicAt ?? appSeenAt;
-    const left = watchFrom !== undefined
-      ? settleMs - (now() - watchFrom)
-      : timeoutMs - (now() - start);
+    const watchFrom = panicAt ?? appSeenAt ?? handoverAt;
+    const t = now();
+    const left = Math.min(
+      watchFrom !== undefined ? settleMs - (t - watchFrom) : Infinity,
+      timeoutMs - (t - start),
+      quietMs - (t - lastLineAt),
+    );
     if (left <= 0) break;
     const line = await lines.next(left);
     if (!line) continue;
+    lastLineAt = now();
     if (line.complete) {
       see(partial + line.text);
       partial = "";
@@ -303,15 +380,8 @@ export async function checkBoot(
     );
   }
   if (last.length === 0) {
-    return fail("silent", `the chip printed nothing within ${(timeoutMs / 1000).toFixed(1)} s`);
+    const waited = Math.min(timeoutMs, quietMs);
+    return fail("silent", `the chip printed nothing within ${(waited / 1000).toFixed(1)} s`);
   }
-  return {
-    ok: true,
-    verdict: "started",
-    message: bootedFromFlash
-      ? "started: the chip booted from flash; the app printed no ESP-IDF app information to compare"
-      : "started: the chip printed output and no error; the app printed no ESP-IDF app information to compare",
-    resets,
-    lastLines: last.slice(-12),
-  };
+  return started();
 }

@@ -86,6 +86,14 @@ export interface Session {
    * loader, as esptool leaves it.
    */
   close(ok?: boolean): Promise<void>;
+  /**
+   * Resets as `after` says and ends the loader, but keeps the port open, at
+   * `baud`, to read what the chip prints next (a boot check, a monitor);
+   * {@link close} then only closes the port. `reset` says whether a reset
+   * was sent that can reach the chip: not for `no-reset`, and not for a hard
+   * reset on a port without modem lines (`note` then says so).
+   */
+  release(baud: number): Promise<{ reset: boolean; note?: string }>;
 }
 
 /**
@@ -141,12 +149,37 @@ export async function openSession(path: string, options: SessionOptions = {}): P
     throw e;
   }
   const after = options.after ?? "hard-reset";
+  let released = false;
   return {
     port,
     loader,
     chip: loader.chip,
     reset: strategy,
+    release: async (baud) => {
+      released = true;
+      await port.flushInput();
+      let note: string | undefined;
+      let reset = false;
+      if (after === "hard-reset") {
+        // The lines reset the chip whatever the rate: switch first, so the ROM's first line is read.
+        await port.setBaud(baud);
+        note = await loader.after(after);
+        reset = note === undefined;
+      } else {
+        // Commands reset the chip: send them at a rate the chip prints its boot log at too.
+        if (after !== "no-reset" && after !== "no-reset-stub" && port.baud !== baud) {
+          await loader.changeBaud(baud).catch(() => {});
+        }
+        note = await loader.after(after);
+        reset = after !== "no-reset" && after !== "no-reset-stub";
+        await port.setBaud(baud);
+      }
+      if (note) log.trace?.(note);
+      await loader.close();
+      return { reset, ...(note ? { note } : {}) };
+    },
     close: async (ok = true) => {
+      if (released) return await port.close();
       try {
         if (ok) {
           const note = await loader.after(after);

@@ -37,8 +37,20 @@ const SOCKET = "the connection was closed by the other side";
 const RFC2217 = "the RFC 2217 server closed the session";
 const TTY = "the device is gone: unplugged, or the other side of the pty closed";
 
-/** The flash command every case runs. */
-const flashArgs = (port: string) => ["-p", port, "--json", "flash", "0x10000", APP];
+/**
+ * The flash command every case runs. Its app alone is not bootable (no
+ * bootloader in the flash), and ser2net in front of the emulator's pty
+ * cannot pass DTR/RTS on: the boot check, not these cases' subject, is off.
+ */
+const flashArgs = (port: string) => [
+  "-p",
+  port,
+  "--json",
+  "flash",
+  "--no-boot-check",
+  "0x10000",
+  APP,
+];
 
 /** Waits for the write to be under way (a progress event past 0), so the fault lands in it. */
 async function writing(p: Proc): Promise<void> {
@@ -196,7 +208,7 @@ Deno.test("rfc2217://, ser2net killed mid-write drops the session: one line, exi
     await ser2net.kill();
     await endsLost(run, lostLine(ser2net.url, RFC2217));
     await ser2net.restart();
-    const again = await espdelta(["-p", ser2net.url, "flash", "0x10000", APP]);
+    const again = await espdelta(["-p", ser2net.url, "flash", "--no-boot-check", "0x10000", APP]);
     assertEquals(again.code, 0, again.stderr);
     await emu.stop();
     holdsApp(await Deno.readFile(`${dir}/flash.bin`));
