@@ -28,7 +28,9 @@
 
 // Planning and executing: the heart of espdelta.
 export {
+  checkEncryptionOn,
   EncryptedFlashError,
+  EncryptionOffError,
   planFlash,
   type PlanOptions,
   summarizePlan,
@@ -41,11 +43,11 @@ export {
   VerifyError,
 } from "./src/plan/execute.ts";
 export type {
-  FlashRegion,
   Outcome,
   Plan,
   PlanDevice,
   PlanStep,
+  Region,
   RegionPlan,
   StepReason,
 } from "./src/plan/types.ts";
@@ -62,6 +64,19 @@ export {
   type WriteResult,
 } from "./src/loader/loader.ts";
 export {
+  type BaudAttempt,
+  type BaudChoice,
+  type LinkFacts,
+  LinkSpeed,
+} from "./src/loader/link_speed.ts";
+export {
+  baudLadder,
+  bridgeById,
+  bridgeForUsb,
+  type BridgeInfo,
+  BRIDGES,
+} from "./src/chips/bridges.ts";
+export {
   ConnectError,
   type DeviceSecurity,
   type DeviceState,
@@ -76,7 +91,7 @@ export {
   type SyncAnswer,
 } from "./src/loader/connection.ts";
 export type { CommandRequest, SecurityInfo } from "./src/protocol/commands.ts";
-export { parseStubJson, type StubImage } from "./src/loader/stub.ts";
+export { checkStubFits, parseStubJson, type StubImage } from "./src/loader/stub.ts";
 export {
   ASSUMED_FLASH_SIZE,
   beforeResetFor,
@@ -92,7 +107,7 @@ export {
   type WriteRegionsOptions,
   type WriteRegionsResult,
 } from "./src/session/write.ts";
-export { findStub, type StubLog } from "./src/loader/stubs.ts";
+export { findStub, type StubLog, stubName } from "./src/loader/stubs.ts";
 export { FrameReader } from "./src/loader/frames.ts";
 
 // Time and randomness, injected.
@@ -177,6 +192,8 @@ export {
 } from "./src/emulator/flash_file.ts";
 export { type FaultCounts, FaultModel, type FaultOptions } from "./src/emulator/faults.ts";
 export { memoryPort } from "./src/emulator/memory.ts";
+export { type BridgeOptions, VirtualBridge } from "./src/emulator/bridge.ts";
+export type { FlashOp, FlashTimer } from "./src/emulator/flash_bus.ts";
 export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";
 export { type PtyOptions, type Served, servePty } from "./src/emulator/pty.ts";
 export {
@@ -212,13 +229,16 @@ export {
 } from "./src/image/partitions.ts";
 export type * from "./src/image/partitions.ts";
 export {
+  checkChipRevision,
   checkInputsChip,
+  checkPartitionFit,
+  imageRevisionRange,
   loadInputs,
   regionsForChip,
   regionsFromInputs,
 } from "./src/image/inputs.ts";
 export type * from "./src/image/inputs.ts";
-export { readInputFile, regionsFromFiles } from "./src/image/files.ts";
+export { checkOutputPath, readInputFile, regionsFromFiles } from "./src/image/files.ts";
 export type * from "./src/image/files.ts";
 export { holdsImage, nameRegions, validateRegions } from "./src/image/region.ts";
 export type * from "./src/image/region.ts";
@@ -238,11 +258,16 @@ export {
   CHIP_NAMES,
   type ChipInfo,
   type ChipName,
+  chipRevision,
   CHIPS,
   type EfuseField,
+  formatChipRevision,
   formatMac,
   type MacLayout,
   normalizeChipName,
+  type RamRange,
+  type RevisionFields,
+  revisionWords,
   type RomCaps,
   RTC_WDT_WKEY,
   type RtcWdt,

@@ -26,7 +26,7 @@ import type { StubImage } from "../src/loader/stub.ts";
 import type { ChipName } from "../src/chips/chips.ts";
 import { planFlash } from "../src/plan/planner.ts";
 import { executePlan } from "../src/plan/execute.ts";
-import type { FlashRegion, Outcome } from "../src/plan/types.ts";
+import type { Outcome, Region } from "../src/plan/types.ts";
 import type { CostParams } from "../src/plan/cost.ts";
 import { writeImage } from "../src/image/app.ts";
 import { parsePartitionCsv, writePartitionTable } from "../src/image/partitions.ts";
@@ -50,7 +50,7 @@ function appImage(size: number, seed: number): Uint8Array {
 const CSV = "nvs,data,nvs,0x9000,0x6000\nfactory,app,factory,0x10000,0x180000\n" +
   "storage,data,spiffs,0x190000,0x100000\n";
 
-function baseRegions(): FlashRegion[] {
+function baseRegions(): Region[] {
   const table = writePartitionTable(parsePartitionCsv(CSV));
   return [
     { name: "bootloader", offset: 0x1000, data: appImage(26 * 1024, 1), kind: "bootloader" },
@@ -62,7 +62,7 @@ function baseRegions(): FlashRegion[] {
 }
 
 /** A copy of `r` with one byte flipped in each listed sector. */
-function touch(r: FlashRegion, sectors: number[], seed: number): FlashRegion {
+function touch(r: Region, sectors: number[], seed: number): Region {
   const data = r.data.slice();
   for (const s of sectors) {
     const room = Math.min(SECTOR, data.length - s * SECTOR);
@@ -78,9 +78,9 @@ interface Scenario {
   /** The chip of the virtual device (default esp32). */
   chip?: ChipName;
   /** What the device holds before ("blank": erased flash). */
-  before: FlashRegion[] | "blank";
+  before: Region[] | "blank";
   /** What is deployed. */
-  after: FlashRegion[];
+  after: Region[];
 }
 
 function scenarios(): Scenario[] {
@@ -89,7 +89,7 @@ function scenarios(): Scenario[] {
   const data = base[4];
   const appSectors = Math.ceil(app.data.length / SECTOR);
   const dataSectors = Math.ceil(data.data.length / SECTOR);
-  const replace = (i: number, r: FlashRegion) => base.map((x, j) => (j === i ? r : x));
+  const replace = (i: number, r: Region) => base.map((x, j) => (j === i ? r : x));
   // 5 % of the sectors, spread evenly by a fixed stride.
   const scatter = (n: number, salt: number) => range(0, n).filter((s) => (s * 19 + salt) % 100 < 5);
   return [
@@ -141,7 +141,7 @@ async function rebuildPairs(): Promise<Scenario[]> {
     const builds: Uint8Array[] = [];
     for (let v = 1; v <= 5; v++) builds.push(await Deno.readFile(new URL(`app-v${v}.bin`, dir)));
     for (let v = 1; v < builds.length; v++) {
-      const app = (data: Uint8Array): FlashRegion[] => [
+      const app = (data: Uint8Array): Region[] => [
         { name: "factory", offset: 0x10000, data, kind: "app" },
       ];
       out.push({
@@ -155,7 +155,7 @@ async function rebuildPairs(): Promise<Scenario[]> {
   return out;
 }
 
-function flashImage(regions: FlashRegion[] | "blank"): Uint8Array {
+function flashImage(regions: Region[] | "blank"): Uint8Array {
   const f = new Uint8Array(FLASH).fill(0xff);
   if (regions !== "blank") { for (const r of regions) f.set(r.data, r.offset); }
   return f;
@@ -276,7 +276,7 @@ function md5CommandMs(bytes: number, baud: number, t = DEFAULT_TIMING): number {
  * One device MD5 per region with the stub: what any tool that keeps no copy
  * of the old image must pay to learn whether anything changed.
  */
-function md5FloorMs(regions: FlashRegion[], baud: number): number {
+function md5FloorMs(regions: Region[], baud: number): number {
   return regions.reduce((ms, r) => ms + md5CommandMs(r.data.length, baud), 0);
 }
 
@@ -332,7 +332,7 @@ function physicalLimit(s: Scenario, baud: number, t = DEFAULT_TIMING) {
  * deflated size is shared among its blocks in proportion to the size each
  * block deflates to alone.
  */
-function wholeWriteLimitMs(regions: FlashRegion[], baud: number, t = DEFAULT_TIMING): number {
+function wholeWriteLimitMs(regions: Region[], baud: number, t = DEFAULT_TIMING): number {
   let ms = 0;
   for (const r of regions) {
     const total = deflateSync(r.data, { level: 9 }).length;

@@ -1,6 +1,7 @@
 /**
- * The one seeded PRNG: fault injection in the virtual device and test data
- * draw from it, so every run with the same seed repeats exactly.
+ * The one seeded PRNG: fault injection in the virtual device, its seeded keys
+ * and ids, the demo's firmware and test data draw from it, so every run with
+ * the same seed repeats exactly.
  * @module
  */
 
@@ -29,4 +30,30 @@ export function uniform(seed: number): () => number {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** `n` pseudo-random bytes from `seed`. */
+export function randomBytes(n: number, seed: number): Uint8Array {
+  const r = uniform(seed);
+  const out = new Uint8Array(n);
+  for (let i = 0; i < n; i++) out[i] = (r() * 256) | 0;
+  return out;
+}
+
+/**
+ * Firmware-like bytes: runs of structured data and noise that deflate to
+ * roughly half, as real app images do.
+ */
+export function firmwareLike(n: number, seed: number): Uint8Array {
+  const r = uniform(seed);
+  const out = new Uint8Array(n);
+  let i = 0;
+  while (i < n) {
+    const run = 16 + ((r() * 240) | 0);
+    const kind = r();
+    for (let k = 0; k < run && i < n; k++, i++) {
+      out[i] = kind < 0.5 ? (r() * 256) | 0 : kind < 0.8 ? (k * 4) & 0xff : 0;
+    }
+  }
+  return out;
 }

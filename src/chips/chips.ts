@@ -71,6 +71,13 @@ export interface RomCaps {
    */
   baudDivisorFrom?: "estimate" | "assumes-40mhz";
   /**
+   * With `estimate`: where the ESP32 ROM's crystal estimate can be read, as
+   * esptool's `get_rom_cal_crystal_freq` reads it: the RTC calibration value
+   * (bits 31..7 of `caliReg`) and the 8 MHz clock's eFuse field (bits 7..0
+   * of `ck8mReg`); the estimate is cali × 15625 × ck8m / 40 Hz.
+   */
+  xtalCalibration?: { caliReg: number; ck8mReg: number };
+  /**
    * The ROM's FLASH_BEGIN erases more than asked (the ESP8266 counts the
    * sectors up to the next 64 KiB boundary twice), so the host sends a
    * corrected erase size, as esptool does.
@@ -84,7 +91,14 @@ export interface ChipInfo {
   efuseBase: number;
   /** Flash size code (image header byte 3, high nibble) -> size in bytes, as the bootloader reads it. */
   flashSizes: Readonly<Record<number, number>>;
-  /** Flash frequency name -> code (image header byte 3, low nibble). */
+  /**
+   * Flash frequency name -> code (image header byte 3, low nibble), in the
+   * order the second-stage bootloader names a code: the first name wins.
+   * These are the device's reading; image/targets.ts holds esptool's
+   * (image-info, header patching), which differ where esptool writes a
+   * workaround code (ESP32-C6 "80m" is code 0, which the bootloader reports
+   * as 40MHz).
+   */
   flashFreqs: Readonly<Record<string, number>>;
   /** Canonical name. */
   name: ChipName;
@@ -126,6 +140,51 @@ export interface ChipInfo {
   softReset: boolean;
   /** RTC watchdog registers esptool's watchdog reset programs; absent where it has none. */
   rtcWdt?: RtcWdt;
+  /**
+   * Where the silicon revision is read (eFuse fields, as esptool's target
+   * classes read them in `get_major_chip_version` / `get_minor_chip_version`);
+   * absent on the ESP8266, which has none.
+   */
+  revision?: RevisionFields;
+  /**
+   * The internal RAM a RAM program (a flasher stub) may be loaded into with
+   * MEM_BEGIN/MEM_DATA: the DRAM, IRAM and RTC ranges of esptool's
+   * `MEMORY_MAP` for the chip, corrected from the Technical Reference
+   * Manuals where esptool's list is narrower than the chip (noted per chip).
+   */
+  ram: readonly RamRange[];
+}
+
+/** A range of a chip's internal RAM, by its address on one bus. */
+export interface RamRange {
+  /** First address. */
+  start: number;
+  /** First address past the end. */
+  end: number;
+  /** esptool's name for it: DRAM, IRAM, DIRAM_IRAM, RTC_DRAM, ... */
+  name: string;
+}
+
+/**
+ * Where a chip keeps its silicon revision: each version is one or more
+ * eFuse (or register) bit fields, most significant first, joined.
+ */
+export interface RevisionFields {
+  /** Pieces of the major version, most significant first. */
+  major: readonly EfuseField[];
+  /** Pieces of the minor version, most significant first. */
+  minor: readonly EfuseField[];
+  /**
+   * The ESP32's major version is a code of three scattered bits: 0, 1, 3
+   * and 7 mean v0 to v3, anything else v0 (esptool's table).
+   */
+  majorCodes?: Readonly<Record<number, number>>;
+  /**
+   * The ESP32-S3's v0.0 parts with eFuse block version v1.1 used the
+   * revision fields for something else: when the minor version's low three
+   * bits are 0 and these fields read 1 and 1, the chip is v0.0.
+   */
+  eco0Block?: { major: EfuseField; minor: EfuseField };
 }
 
 /** A bit field of an eFuse word. */
@@ -169,6 +228,24 @@ export function flashEncryptionOn(flashCryptCnt: number): boolean {
   for (let v = flashCryptCnt >>> 0; v; v >>>= 1) if (v & 1) odd = !odd;
   return odd;
 }
+
+const bits = (addr: number, shift: number, width: number): EfuseField => ({
+  addr,
+  shift,
+  mask: (1 << width) - 1,
+});
+
+/** The layout most chips after the ESP32 share: major and minor in one BLOCK1 word. */
+const oneWord = (word: number, majorShift: number, minorShift: number, minorBits: number) => ({
+  major: [bits(word, majorShift, 2)],
+  minor: [bits(word, minorShift, minorBits)],
+});
+
+/** ESP32-S3 and ESP32-C3: major in BLOCK1 word 5, minor split over words 5 and 3. */
+const splitMinor = (block1: number): RevisionFields => ({
+  major: [bits(block1 + 20, 24, 2)],
+  minor: [bits(block1 + 20, 23, 1), bits(block1 + 12, 18, 3)],
+});
 
 const wdt = (base: number, c0: number, c1: number, wp: number): RtcWdt => ({
   config0: base + c0,
@@ -259,6 +336,12 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     spi: { base: 0x60000200, usr: 0x1c, usr1: 0x20, usr2: 0x24, w0: 0x40 },
     encryptionBlock: null,
     softReset: true,
+    // No revision eFuses. RAM: esptool's MEMORY_MAP, with the second 32 KiB of IRAM
+    // (0x40108000-0x40110000, the flash cache's when it runs) that the ROM loader leaves free.
+    ram: [
+      { start: 0x3ffe8000, end: 0x40000000, name: "DRAM" },
+      { start: 0x40100000, end: 0x40110000, name: "IRAM" },
+    ],
   },
   esp32: {
     name: "esp32",
@@ -274,6 +357,7 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
       securityInfo: "none",
       beginEncryptedWord: false,
       baudDivisorFrom: "estimate",
+      xtalCalibration: { caliReg: 0x3ff5f06c, ck8mReg: 0x3ff5a010 },
     },
     mac: { kind: "esp32", word1: 0x3ff5a004, word2: 0x3ff5a008 },
     uartDateReg: 0x60000078,
@@ -290,6 +374,20 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptionBlock: 32,
     cryptCntEfuse: { addr: 0x3ff5a000, shift: 20, mask: 0x7f },
     softReset: false,
+    revision: {
+      // APB_CTRL_DATE bit 31, eFuse BLOCK0 word 5 bit 20, word 3 bit 15.
+      major: [bits(0x3ff6607c, 31, 1), bits(0x3ff5a014, 20, 1), bits(0x3ff5a00c, 15, 1)],
+      minor: [bits(0x3ff5a014, 24, 2)],
+      majorCodes: { 0: 0, 1: 1, 3: 2, 7: 3 },
+    },
+    ram: [
+      { start: 0x3ff80000, end: 0x3ff82000, name: "RTC_DRAM" },
+      { start: 0x3ffae000, end: 0x40000000, name: "DRAM" },
+      { start: 0x40080000, end: 0x400a0000, name: "IRAM" },
+      { start: 0x400a0000, end: 0x400bfffc, name: "DIRAM_IRAM" },
+      { start: 0x400c0000, end: 0x400c2000, name: "RTC_IRAM" },
+      { start: 0x50000000, end: 0x50002000, name: "RTC_DATA" },
+    ],
   },
   esp32s2: {
     name: "esp32s2",
@@ -308,6 +406,17 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptionBlock: 16,
     softReset: false,
     rtcWdt: wdt(0x3f408000, 0x94, 0x98, 0xac),
+    revision: {
+      major: [bits(0x3f41a050, 18, 2)],
+      minor: [bits(0x3f41a050, 20, 1), bits(0x3f41a054, 4, 3)],
+    },
+    ram: [
+      { start: 0x3ff9e000, end: 0x3ffa0000, name: "RTC_DRAM" },
+      { start: 0x3ffb0000, end: 0x40000000, name: "DRAM" },
+      { start: 0x40020000, end: 0x40070000, name: "IRAM" },
+      { start: 0x40070000, end: 0x40072000, name: "RTC_IRAM" },
+      { start: 0x50000000, end: 0x50002000, name: "RTC_DATA" },
+    ],
   },
   esp32s3: {
     name: "esp32s3",
@@ -326,6 +435,16 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptionBlock: 16,
     softReset: false,
     rtcWdt: wdt(0x60008000, 0x98, 0x9c, 0xb0),
+    revision: {
+      ...splitMinor(0x60007044),
+      eco0Block: { major: bits(0x6000706c, 0, 2), minor: bits(0x60007050, 24, 3) },
+    },
+    ram: [
+      { start: 0x3fc88000, end: 0x3fd00000, name: "DRAM" },
+      { start: 0x40370000, end: 0x403e0000, name: "IRAM" },
+      { start: 0x50000000, end: 0x50002000, name: "RTC_DATA" },
+      { start: 0x600fe000, end: 0x60100000, name: "RTC_DRAM" },
+    ],
   },
   esp32c2: {
     name: "esp32c2",
@@ -345,6 +464,12 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptionBlock: 16,
     softReset: false,
     rtcWdt: wdt(0x60008000, 0x84, 0x88, 0x9c),
+    // BLOCK2 word 1 (the C2 has no BLOCK1 system data).
+    revision: oneWord(0x60008844, 20, 16, 4),
+    ram: [
+      { start: 0x3fca0000, end: 0x3fce0000, name: "DRAM" },
+      { start: 0x4037c000, end: 0x403c0000, name: "IRAM" },
+    ],
   },
   esp32c3: {
     name: "esp32c3",
@@ -363,6 +488,12 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptionBlock: 16,
     softReset: false,
     rtcWdt: wdt(0x60008000, 0x90, 0x94, 0xa8),
+    revision: splitMinor(0x60008844),
+    ram: [
+      { start: 0x3fc80000, end: 0x3fce0000, name: "DRAM" },
+      { start: 0x4037c000, end: 0x403e0000, name: "IRAM" },
+      { start: 0x50000000, end: 0x50002000, name: "RTC_RAM" },
+    ],
   },
   esp32c5: {
     name: "esp32c5",
@@ -381,6 +512,11 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptionBlock: 16,
     softReset: false,
     rtcWdt: wdt(0x600b1c00, 0x0, 0x4, 0x18),
+    revision: oneWord(0x600b484c, 4, 0, 4),
+    ram: [
+      { start: 0x40800000, end: 0x40860000, name: "SRAM" },
+      { start: 0x50000000, end: 0x50004000, name: "RTC_RAM" },
+    ],
   },
   esp32c6: {
     name: "esp32c6",
@@ -399,6 +535,11 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptionBlock: 16,
     softReset: false,
     rtcWdt: wdt(0x600b1c00, 0x0, 0x4, 0x18),
+    revision: oneWord(0x600b0850, 22, 18, 4),
+    ram: [
+      { start: 0x40800000, end: 0x40880000, name: "SRAM" },
+      { start: 0x50000000, end: 0x50004000, name: "RTC_RAM" },
+    ],
   },
   esp32h2: {
     name: "esp32h2",
@@ -417,6 +558,12 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptionBlock: 16,
     softReset: false,
     rtcWdt: wdt(0x600b1c00, 0x0, 0x4, 0x1c),
+    revision: oneWord(0x600b0850, 21, 18, 3),
+    // esptool inherits the C6's 512 KiB map; the H2 has 320 KiB of HP SRAM (TRM, System and Memory).
+    ram: [
+      { start: 0x40800000, end: 0x40850000, name: "SRAM" },
+      { start: 0x50000000, end: 0x50001000, name: "RTC_RAM" },
+    ],
   },
   esp32p4: {
     name: "esp32p4",
@@ -436,6 +583,17 @@ export const CHIPS: Readonly<Record<ChipName, ChipInfo>> = {
     encryptionBlock: 16,
     softReset: false,
     rtcWdt: wdt(0x50116000, 0x0, 0x4, 0x18),
+    revision: {
+      // BLOCK1 word 2: major bit 2 at bit 23, major bits 1..0 at bits 5..4, minor at 3..0.
+      major: [bits(0x5012d04c, 23, 1), bits(0x5012d04c, 4, 2)],
+      minor: [bits(0x5012d04c, 0, 4)],
+    },
+    // esptool lists 0x4ff00000-0x4ffa0000; the HP L2MEM is 768 KiB (TRM), and the v3 stub's
+    // UART buffer lives at 0x4ffbfeb0 (esptool-js).
+    ram: [
+      { start: 0x4ff00000, end: 0x4ffc0000, name: "L2MEM" },
+      { start: 0x50108000, end: 0x50110000, name: "LP_RAM" },
+    ],
   },
 };
 
@@ -543,6 +701,25 @@ export function formatMac(mac: readonly number[]): string {
   return mac.map((b) => b.toString(16).padStart(2, "0")).join(":");
 }
 
+/** A JEDEC id's parts as esptool prints them, and the flash size it implies. */
+export interface JedecParts {
+  /** Manufacturer id (the low byte). */
+  manufacturer: number;
+  /** Device id: memory type, then capacity. */
+  device: number;
+  /** Flash size in bytes, when the id says it ({@link flashSizeFromJedec}). */
+  size: number | undefined;
+}
+
+/** Splits a JEDEC id (manufacturer in the low byte, as W0 holds it) as `flash-id` prints it. */
+export function jedecParts(id: number): JedecParts {
+  return {
+    manufacturer: id & 0xff,
+    device: (((id >> 8) & 0xff) << 8) | ((id >> 16) & 0xff),
+    size: flashSizeFromJedec(id),
+  };
+}
+
 /** JEDEC id (manufacturer in the low byte, as W0 holds it) -> flash size, as esptool decodes it. */
 export function flashSizeFromJedec(id: number): number | undefined {
   const manufacturer = id & 0xff;
@@ -557,4 +734,58 @@ export function flashSizeFromJedec(id: number): number | undefined {
   if (capacity >= 0x20 && capacity <= 0x22) return (64 * MB) << (capacity - 0x20);
   if (capacity >= 0x32 && capacity <= 0x3a) return (256 * KB) << (capacity - 0x32);
   return undefined;
+}
+
+/**
+ * The addresses of the words a {@link RevisionFields} reads: what to read
+ * before calling {@link chipRevision}.
+ *
+ * @example
+ * ```ts
+ * import { CHIPS, revisionWords } from "./chips.ts";
+ * import assert from "node:assert";
+ * assert.deepStrictEqual(revisionWords(CHIPS.esp32c3.revision!), [0x60008858, 0x60008850]);
+ * ```
+ */
+export function revisionWords(fields: RevisionFields): number[] {
+  const all = [...fields.major, ...fields.minor];
+  if (fields.eco0Block) all.push(fields.eco0Block.major, fields.eco0Block.minor);
+  return [...new Set(all.map((f) => f.addr))];
+}
+
+/**
+ * The silicon revision as esptool's `get_chip_revision` gives it, major *
+ * 100 + minor, from the values read at {@link revisionWords}.
+ *
+ * @example
+ * ```ts
+ * import { CHIPS, chipRevision, formatChipRevision } from "./chips.ts";
+ * import assert from "node:assert";
+ * // An ESP32-D0WD-V3 v3.1: all three major bits set, minor 1.
+ * const words: Record<number, number> = {
+ *   0x3ff6607c: 0x80000000,
+ *   0x3ff5a014: (1 << 20) | (1 << 24),
+ *   0x3ff5a00c: 1 << 15,
+ * };
+ * const rev = chipRevision(CHIPS.esp32.revision!, (a) => words[a] ?? 0);
+ * assert.deepStrictEqual([rev, formatChipRevision(rev)], [301, "v3.1"]);
+ * ```
+ */
+export function chipRevision(fields: RevisionFields, read: (addr: number) => number): number {
+  const join = (pieces: readonly EfuseField[]) =>
+    pieces.reduce((v, f) => (v * (f.mask + 1)) + ((read(f.addr) >>> f.shift) & f.mask), 0);
+  let major = join(fields.major);
+  let minor = join(fields.minor);
+  if (fields.majorCodes) major = fields.majorCodes[major] ?? 0;
+  const eco0 = fields.eco0Block;
+  if (eco0 && (minor & 7) === 0 && join([eco0.major]) === 1 && join([eco0.minor]) === 1) {
+    major = 0;
+    minor = 0;
+  }
+  return major * 100 + minor;
+}
+
+/** `v3.1` for revision 301 (major * 100 + minor). */
+export function formatChipRevision(revision: number): string {
+  return `v${Math.floor(revision / 100)}.${revision % 100}`;
 }

@@ -77,3 +77,20 @@ export function parsePairs(args: string[]): { offset: number; file: string }[] {
   }
   return out;
 }
+
+/**
+ * Parses a 32-bit number as esptool's `AnyIntType` does (Python's
+ * `int(text, 0)`): `0x1f`, `0o17`, `0b101` or decimal.
+ */
+export function parseU32(text: string, what = "value"): number {
+  const t = text.trim().replaceAll("_", "");
+  const m = /^(0x[0-9a-f]+|0o[0-7]+|0b[01]+|0|[1-9]\d*)$/i.exec(t);
+  if (!m) {
+    throw new UsageError(`invalid ${what} '${text}': use a number like 0x3ff5a004 or 4096`);
+  }
+  const v = /^0[xob]/i.test(t) ? Number(t.toLowerCase()) : Number(t);
+  if (!Number.isSafeInteger(v) || v > 0xffffffff) {
+    throw new UsageError(`invalid ${what} '${text}': beyond 32 bits`);
+  }
+  return v;
+}

@@ -1,9 +1,14 @@
 /**
- * `espdelta chip-id`: connect, identify the chip, print its id and MAC.
+ * `espdelta chip-id`: connect, identify the chip, print its type and
+ * revision, its chip ID and its MAC. Only the ESP8266 has a chip ID; for the
+ * others the line says so and the MAC (which esptool shows instead) is the
+ * chip's identity. GET_SECURITY_INFO's "chip id" is the chip type's number
+ * (5 for every ESP32-C3), not an ID of the part, so it is not shown as one.
  * @module
  */
 
-import { formatMac } from "../chips/chips.ts";
+import { formatChipRevision, formatMac } from "../chips/chips.ts";
+import { hex } from "../protocol/bytes.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
@@ -17,11 +22,18 @@ export function register(program: Program, out: () => Output): void {
       const g = cmd.optsWithGlobals();
       const o = out();
       await withSession(g, o, async ({ loader, chip }) => {
-        const info = await loader.securityInfo();
+        const chipId = await loader.chipId();
         const mac = formatMac(await loader.readMac());
-        o.info(`Chip type: ${chip.displayName}`);
-        if (info?.chipId !== undefined) o.info(`Chip ID: ${info.chipId}`);
-        o.event("chip", { chip: chip.name, chipId: info?.chipId ?? null, mac });
+        const rev = loader.revision;
+        const revision = rev === undefined ? null : formatChipRevision(rev);
+        o.info(`Chip type: ${chip.displayName}${revision ? ` (revision ${revision})` : ""}`);
+        o.info(
+          chipId !== undefined
+            ? `Chip ID: ${hex(chipId, 8)}`
+            : `Chip ID: none (the ${chip.displayName} has no chip ID, only the ESP8266 does; ` +
+              "its MAC identifies it)",
+        );
+        o.event("chip", { chip: chip.name, revision, chipId: chipId ?? null, mac });
         o.result(`MAC: ${mac}`);
       });
     });

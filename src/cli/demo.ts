@@ -18,21 +18,7 @@ import { parsePartitionCsv, writePartitionTable } from "../image/partitions.ts";
 import { nameRegions, type Region } from "../image/region.ts";
 import type { Output } from "./output.ts";
 import type { Program } from "./options.ts";
-
-/** Deterministic firmware-like bytes (deflate to about half, like real apps). */
-function firmwareBytes(n: number, seed: number): Uint8Array {
-  const out = new Uint8Array(n);
-  let s = seed >>> 0;
-  const next = () => (s = (Math.imul(s, 1664525) + 1013904223) >>> 0);
-  for (let i = 0; i < n;) {
-    const run = 16 + ((next() >>> 16) % 240);
-    const kind = (next() >>> 16) % 10;
-    for (let k = 0; k < run && i < n; k++, i++) {
-      out[i] = kind < 5 ? next() >>> 24 : kind < 8 ? (k * 4) & 0xff : 0;
-    }
-  }
-  return out;
-}
+import { firmwareLike } from "../random.ts";
 
 /** An ESP32 image of one segment, with checksum and SHA-256 as ESP-IDF builds them. */
 function esp32Image(body: Uint8Array, entry: number, loadAddress: number): Uint8Array {
@@ -67,9 +53,9 @@ export function register(program: Program, out: () => Output): void {
         `Virtual ESP32 (4 MB flash) served on ${served.path}; flashing it through the FFI backend.`,
       );
       // 384 sectors of app: its body, headers, checksum and digest fill 1.5 MiB but 16 bytes.
-      const body = firmwareBytes(1536 * 1024 - 96, 1);
+      const body = firmwareLike(1536 * 1024 - 96, 1);
       const app = (b: Uint8Array) => esp32Image(b, 0x40081000, 0x400d0020);
-      const bootloader = esp32Image(firmwareBytes(0x6000, 2), 0x40080400, 0x40078000);
+      const bootloader = esp32Image(firmwareLike(0x6000, 2), 0x40080400, 0x40078000);
       const table = writePartitionTable(parsePartitionCsv(PARTITIONS_CSV));
       const regions = (appBytes: Uint8Array): Region[] =>
         nameRegions([

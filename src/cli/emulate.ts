@@ -154,7 +154,10 @@ export function register(program: Program, out: () => Output): void {
             `invalid --rfc2217 '${opts.rfc2217}': use HOST:PORT, e.g. 127.0.0.1:4000`,
           );
         }
-        const server = await serveRfc2217(device, { hostname: m[1], port: Number(m[2]) });
+        const server = await listening(
+          opts.rfc2217,
+          () => serveRfc2217(device, { hostname: m[1], port: Number(m[2]) }),
+        );
         close = server.close;
         const url = `rfc2217://${server.hostname}:${server.port}`;
         o.result(
@@ -167,7 +170,10 @@ export function register(program: Program, out: () => Output): void {
         if (!m) {
           throw new UsageError(`invalid --tcp '${opts.tcp}': use HOST:PORT, e.g. 127.0.0.1:5555`);
         }
-        const server = await serveTcp(device, { hostname: m[1], port: Number(m[2]) });
+        const server = await listening(
+          opts.tcp,
+          () => serveTcp(device, { hostname: m[1], port: Number(m[2]) }),
+        );
         close = server.close;
         o.result(
           `${CHIPS[chip].displayName} with ${flashSize / 1024 / 1024} MB flash on ` +
@@ -191,4 +197,31 @@ export function register(program: Program, out: () => Output): void {
       await close();
       flashFile?.close();
     });
+}
+
+/**
+ * Starts a server on `address`, turning the OS's refusals into one line
+ * that says what to do (exit 2): the address in use (another emulator, or
+ * any other program, listens there), not this machine's, or a port the
+ * user may not open.
+ */
+async function listening<T>(address: string, serve: () => Promise<T>): Promise<T> {
+  try {
+    return await serve();
+  } catch (e) {
+    const fail = (why: string) => new UsageError(`cannot serve on ${address}: ${why}`);
+    if (e instanceof Deno.errors.AddrInUse) {
+      throw fail(
+        "the address is in use (another emulator, or another program, listens there); pick " +
+          "another port, or stop the program that holds it",
+      );
+    }
+    if (e instanceof Deno.errors.AddrNotAvailable) {
+      throw fail("the host is not an address of this machine; use 127.0.0.1 or 0.0.0.0");
+    }
+    if (e instanceof Deno.errors.PermissionDenied) {
+      throw fail("permission denied (ports below 1024 need privileges); pick a port above 1023");
+    }
+    throw e;
+  }
 }

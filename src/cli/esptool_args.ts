@@ -227,3 +227,22 @@ export function normalizeArgs(argv: readonly string[], options: NormalizeOptions
   }
   return { args: out, notes, expanded };
 }
+
+/** The part of a commander option {@link valueOptionsOf} reads. */
+export interface OptionShape {
+  /** `--port`. */
+  long?: string;
+  /** `-p`. */
+  short?: string;
+  /** Takes a required value. */
+  required?: boolean;
+  /** Takes an optional value. */
+  optional?: boolean;
+}
+
+/** The long and short names of a program's options that take a value. */
+export function valueOptionsOf(program: { options: readonly OptionShape[] }): string[] {
+  return program.options.filter((o) => o.required || o.optional)
+    .flatMap((o) => [o.long, o.short])
+    .filter((n): n is string => n !== undefined);
+}

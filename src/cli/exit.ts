@@ -13,8 +13,8 @@ import {
 } from "../image/errors.ts";
 import { UsageError } from "./args.ts";
 
-/** Exit codes of the CLI. */
-export const ExitCode = { OK: 0, DEVICE: 1, USAGE: 2, VERIFY: 3 } as const;
+/** Exit codes of the CLI (130: interrupted by Ctrl-C or SIGTERM, see interrupt.ts). */
+export const ExitCode = { OK: 0, DEVICE: 1, USAGE: 2, VERIFY: 3, INTERRUPTED: 130 } as const;
 
 /**
  * Codes that mean the user's input was wrong (exit 2), for errors whose
@@ -23,13 +23,16 @@ export const ExitCode = { OK: 0, DEVICE: 1, USAGE: 2, VERIFY: 3 } as const;
  */
 const USAGE_CODES = new Set([
   "USAGE", // port filters, reset sequences, socket URLs (serial/)
+  "BAD_ARGUMENT_FILE", // an @FILE of esptool's command line (esptool_args.ts)
   "UNALIGNED", // a write offset (loader)
   "WRONG_CHIP", // --chip disagrees with the chip found (loader)
   "ENCRYPTED_FLASH", // the delta path on an encrypted flash (plan)
+  "ENCRYPTION_OFF", // --encrypt on a chip whose flash encryption is off (plan, session)
   "FILE_NOT_FOUND", // --stub FILE
   "BAD_STUB",
   "PORT_NOT_FOUND",
   "PORT_BUSY",
+  "NOT_A_PORT", // -p /dev/null, a file or a folder
   "PERMISSION_DENIED",
   "NO_PORT",
   "AMBIGUOUS_PORT",
@@ -60,6 +63,7 @@ export function exitCodeFor(e: unknown): number {
   }
   if (e instanceof EspdeltaError) {
     if (e.code === "VERIFY_MISMATCH") return ExitCode.VERIFY;
+    if (e.code === "INTERRUPTED") return ExitCode.INTERRUPTED;
     if (USAGE_CODES.has(e.code)) return ExitCode.USAGE;
     return ExitCode.DEVICE;
   }

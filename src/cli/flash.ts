@@ -22,6 +22,7 @@ import { DEFAULT_BAUD, namedPorts, type Session, withSession } from "./session.t
 import type { Plan } from "../plan/types.ts";
 import type { Region } from "../image/region.ts";
 import { formatPlan } from "./plan_format.ts";
+import { FORCE_HELP } from "./inputs.ts";
 
 /** Registers `plan` and `flash`. */
 export function register(program: Program, out: () => Output): void {
@@ -30,7 +31,8 @@ export function register(program: Program, out: () => Output): void {
       .description("show what flash would write, without writing (device MD5s only)")
       .argument("<inputs...>", "a build folder, or ADDRESS FILE pairs")
       .option("--full", "plan a full write of every region")
-      .option("--encrypt", "plan writing every region whole through the flash-encryption engine"),
+      .option("--encrypt", "plan writing every region whole through the flash-encryption engine")
+      .option("--force", FORCE_HELP),
   )
     .addHelpText(
       "after",
@@ -58,7 +60,8 @@ export function register(program: Program, out: () => Output): void {
         "--encrypt",
         "write every region whole through the chip's flash-encryption engine (needed when flash " +
           "encryption is on; cannot be verified by MD5)",
-      ),
+      )
+      .option("--force", FORCE_HELP),
   )
     .addHelpText(
       "after",
@@ -81,7 +84,7 @@ export function register(program: Program, out: () => Output): void {
 }
 
 /** Options of `flash`. */
-type FlashOptions = FlashSettingOptions & { full?: boolean; encrypt?: boolean };
+type FlashOptions = FlashSettingOptions & { full?: boolean; encrypt?: boolean; force?: boolean };
 
 /** The inputs for the connected chip, planned on the session's device. */
 async function planSession(
@@ -91,7 +94,10 @@ async function planSession(
   loaded: LoadedInputs,
   opts: FlashOptions,
 ): Promise<{ plan: Plan; regions: Region[] }> {
-  const regions = regionsForBoard(loaded, chip.name, flashSize, o);
+  const regions = regionsForBoard(loaded, chip.name, flashSize, o, {
+    revision: loader.revision,
+    force: opts.force,
+  });
   const plan = await planFlash(loader, regions, {
     flashSize,
     baud: g.baud ?? DEFAULT_BAUD,
@@ -141,21 +147,31 @@ async function flashBoard(
     o.event("plan", { plan });
     if (o.traceOn) { for (const line of formatPlan(plan)) o.trace(line); }
     const writeStarted = performance.now();
-    const result = await executePlan(loader, plan, regions, {
-      onEvent: (e) => {
-        if (e.type === "step-start" && e.step.action === "write") {
-          o.progressStart(e.step.region, e.step.length);
-        } else if (e.type === "step-progress") {
-          o.progress(e.step.region, e.done, e.total);
-        } else if (e.type === "step-done") {
-          o.progressEnd();
-        } else if (e.type === "region-done") {
-          o.event("region-done", e);
-        } else if (e.type === "rewrite") {
-          o.warn(`${e.region}: ${e.reason}; writing it again`);
-        }
-      },
-    });
+    // What Ctrl-C reports: sectors of the plan's steps done so far, and in all.
+    const planned = plan.steps.reduce((n, st) => n + st.sectors, 0);
+    let done = 0;
+    const track = (n: number) => o.interrupt.progress(port.path, Math.min(n, planned), planned);
+    track(0);
+    const result = await o.interrupt.writing(() =>
+      executePlan(loader, plan, regions, {
+        signal: o.interrupt.signal,
+        onEvent: (e) => {
+          if (e.type === "step-start" && e.step.action === "write") {
+            o.progressStart(e.step.region, e.step.length);
+          } else if (e.type === "step-progress") {
+            track(done + Math.floor(e.done / e.total * e.step.sectors));
+            o.progress(e.step.region, e.done, e.total);
+          } else if (e.type === "step-done") {
+            track(done += e.step.sectors);
+            o.progressEnd();
+          } else if (e.type === "region-done") {
+            o.event("region-done", e);
+          } else if (e.type === "rewrite") {
+            o.warn(`${e.region}: ${e.reason}; writing it again`);
+          }
+        },
+      })
+    );
     const secs = ((performance.now() - writeStarted) / 1000).toFixed(1);
     o.event("outcome", {
       outcome: plan.outcome,

@@ -3,7 +3,7 @@
  * @module
  */
 
-import { flashSizeFromJedec } from "../chips/chips.ts";
+import { jedecParts } from "../chips/chips.ts";
 import { hex } from "../protocol/bytes.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
@@ -19,9 +19,7 @@ export function register(program: Program, out: () => Output): void {
       const o = out();
       await withSession(g, o, async ({ loader }) => {
         const id = await loader.flashId();
-        const manufacturer = id & 0xff;
-        const device = ((id >> 8) & 0xff) << 8 | ((id >> 16) & 0xff);
-        const size = flashSizeFromJedec(id);
+        const { manufacturer, device, size } = jedecParts(id);
         o.info(`Manufacturer: ${hex(manufacturer, 2)}`);
         o.info(`Device: ${hex(device, 4)}`);
         const sizeText = size === undefined ? "unknown" : `${size / 1024 / 1024}MB`;

@@ -35,6 +35,10 @@ export function withFlashSettings<
     .option("--flash-size <size>", "bootloader header flash size: keep, detect, 4MB, ...");
 }
 
+/** Help of `--force` on the commands that write images. */
+export const FORCE_HELP =
+  "write images whose chip-revision range excludes the connected chip (esptool's --force)";
+
 /** Flash-setting options as given on the command line (undefined = not given). */
 export interface FlashSettingOptions {
   /** --flash-mode. */
@@ -76,14 +80,16 @@ export async function loadArgs(
 }
 
 /**
- * The inputs for the connected chip: checked against it, the build folder
- * named, and the bootloader header patched as asked (each patch said).
+ * The inputs for the connected chip: checked against it (its revision too,
+ * unless `force`), the build folder named, and the bootloader header
+ * patched as asked (each patch said).
  */
 export function regionsForBoard(
   loaded: LoadedInputs,
   chip: ChipName,
   flashSize: number,
   out: Output,
+  checks: { revision?: number; force?: boolean } = {},
 ): Region[] {
   checkInputsChip(loaded, chip);
   const build = loaded.build;
@@ -93,7 +99,7 @@ export function regionsForBoard(
         build.regions.map((r) => `${r.name}@0x${r.offset.toString(16)}`).join(", "),
     );
   }
-  const { regions, notes } = regionsForChip(loaded, chip, { flashSize });
+  const { regions, notes } = regionsForChip(loaded, chip, { flashSize, ...checks });
   for (const note of notes) out.info(note);
   return regions;
 }

@@ -5,6 +5,8 @@
  */
 
 import { cliProgress, pc } from "./deps.ts";
+import { Interrupt, INTERRUPTED_EXIT_CODE, type StopKind } from "./interrupt.ts";
+import { LineSink } from "./sink.ts";
 
 /** JSON Lines event types; every event has `type` and `time` (ISO 8601). */
 export type EventType =
@@ -17,6 +19,7 @@ export type EventType =
   | "result"
   | "board"
   | "summary"
+  | "interrupted"
   | "error";
 
 /** Output settings. */
@@ -38,14 +41,15 @@ export interface OutputOptions {
    * `port: tag`, and there are no progress bars (they would interleave).
    */
   tag?: string;
+  /** The run's interrupt state (default: one that never fires). */
+  interrupt?: Interrupt;
+  /**
+   * Whose words: espdelta's (`warning:`, `error:`), or esptool v5's
+   * (`WARNING:`, `ERROR: A fatal error occurred:`) for the esptool
+   * personality. Default espdelta.
+   */
+  style?: "espdelta" | "esptool";
 }
-
-const encoder = new TextEncoder();
-const writeLine = (fd: typeof Deno.stdout | typeof Deno.stderr) => (line: string) => {
-  const bytes = encoder.encode(line + "\n");
-  let off = 0;
-  while (off < bytes.length) off += fd.writeSync(bytes.subarray(off));
-};
 
 /** The CLI's output channel. */
 export class Output {
@@ -55,21 +59,38 @@ export class Output {
   readonly quiet: boolean;
   /** Trace mode. */
   readonly traceOn: boolean;
+  /** Whose words (see {@link OutputOptions.style}). */
+  readonly style: "espdelta" | "esptool";
   #out: (line: string) => void;
   #err: (line: string) => void;
   #tty: boolean;
   #bar: cliProgress.SingleBar | undefined;
   #lastProgress = 0;
   #tag: string | undefined;
+  #sinks: LineSink[] = [];
+  /** Ctrl-C and SIGTERM: the signal a write stops on, and what it has written so far. */
+  readonly interrupt: Interrupt;
 
   /** Creates an output channel. */
   constructor(options: OutputOptions = {}) {
     this.json = options.json ?? false;
     this.quiet = options.quiet ?? false;
     this.traceOn = options.trace ?? false;
-    this.#out = options.stdout ?? writeLine(Deno.stdout);
-    this.#err = options.stderr ?? writeLine(Deno.stderr);
-    this.#tty = options.isTerminal ?? Deno.stdout.isTerminal();
+    this.interrupt = options.interrupt ?? new Interrupt(() => {});
+    // A closed or full stdout or stderr stops the output, never the run (sink.ts).
+    const sink = (target: typeof Deno.stdout | typeof Deno.stderr) => {
+      const s = new LineSink(target);
+      this.#sinks.push(s);
+      return (line: string) => s.line(line);
+    };
+    this.#out = options.stdout ?? sink(Deno.stdout);
+    this.#err = options.stderr ?? sink(Deno.stderr);
+    let tty = false;
+    try {
+      tty = Deno.stdout.isTerminal();
+    } catch { /* closed */ }
+    this.#tty = options.isTerminal ?? tty;
+    this.style = options.style ?? "espdelta";
     this.#tag = options.tag;
     if (this.#tag !== undefined) {
       const prefix = `[${this.#tag}] `;
@@ -90,6 +111,8 @@ export class Output {
       stderr: this.#err,
       isTerminal: false,
       tag,
+      interrupt: this.interrupt,
+      style: this.style,
     });
   }
 
@@ -106,7 +129,8 @@ export class Output {
 
   /** A warning, to stderr in both modes. */
   warn(line: string): void {
-    this.#err(`${this.#color(pc.yellow, "warning:")} ${line}`);
+    const label = this.style === "esptool" ? "WARNING:" : "warning:";
+    this.#err(`${this.#color(pc.yellow, label)} ${line}`);
   }
 
   /** A trace line, to stderr, only with --trace. */
@@ -117,7 +141,26 @@ export class Output {
   /** An error: one line on stderr, and an `error` event in JSON mode. */
   error(message: string, code: string, exitCode: number): void {
     if (this.json) this.event("error", { code, message, exitCode });
-    this.#err(`${this.#color(pc.red, "error:")} ${message}`);
+    const label = this.style === "esptool" ? "ERROR: A fatal error occurred:" : "error:";
+    this.#err(`${this.#color(pc.red, label)} ${message}`);
+  }
+
+  /**
+   * The run was interrupted: one line on stderr saying what was written, and
+   * an `interrupted` event in JSON mode.
+   */
+  interrupted(how: StopKind): void {
+    const message = this.interrupt.message(how);
+    const { written, planned } = this.interrupt.written;
+    this.event("interrupted", {
+      signal: this.interrupt.signalName ?? "SIGINT",
+      message,
+      stopped: how,
+      sectorsWritten: written,
+      sectors: planned,
+      exitCode: INTERRUPTED_EXIT_CODE,
+    });
+    this.#err(message);
   }
 
   /** A JSON Lines event (JSON mode only). */
@@ -159,6 +202,30 @@ export class Output {
   progressEnd(): void {
     this.#bar?.stop();
     this.#bar = undefined;
+  }
+
+  /**
+   * Puts the terminal back as the progress bar found it (cursor shown, line
+   * wrap on), for a run that stops in the middle of a bar.
+   */
+  restoreTerminal(): void {
+    try {
+      this.#bar?.stop();
+    } catch { /* the stream is gone */ }
+    this.#bar = undefined;
+    try {
+      if (Deno.stderr.isTerminal()) {
+        Deno.stderr.writeSync(new TextEncoder().encode("\x1b[?25h\x1b[?7h"));
+      }
+    } catch { /* closed */ }
+  }
+
+  /**
+   * Waits until the lines written so far are out, or until the reader has
+   * taken nothing for `stallMs` (see sink.ts).
+   */
+  async flush(stallMs = 1000): Promise<void> {
+    await Promise.all(this.#sinks.map((s) => s.drain(stallMs)));
   }
 
   // picocolors already honours NO_COLOR, FORCE_COLOR and non-terminal output.

@@ -8,6 +8,7 @@ import { parseAddress, parseSize, UsageError } from "./args.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
+import { checkOutputPath } from "../image/files.ts";
 
 /** Registers the command. */
 export function register(program: Program, out: () => Output): void {
@@ -24,6 +25,8 @@ export function register(program: Program, out: () => Output): void {
       const all = sizeText.toUpperCase() === "ALL";
       const size = all ? 0 : parseSize(sizeText, "size");
       if (!all && size === 0) throw new UsageError("size must be greater than 0");
+      // Before the port opens: a read of the whole flash can take many minutes.
+      await checkOutputPath(file);
       await withSession(g, o, async ({ loader, flashSize }) => {
         const length = all ? flashSize - offset : size;
         if (offset + length > flashSize) {

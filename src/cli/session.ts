@@ -5,7 +5,7 @@
  * @module
  */
 
-import type { ChipInfo } from "../chips/chips.ts";
+import { type ChipInfo, formatChipRevision, formatMac } from "../chips/chips.ts";
 import { hex } from "../protocol/bytes.ts";
 import type { Loader } from "../loader/loader.ts";
 import {
@@ -27,6 +27,7 @@ import { parseChip, UsageError } from "./args.ts";
 import type { GlobalOptions } from "./options.ts";
 import type { Output } from "./output.ts";
 import { loadStub } from "./stub.ts";
+import { afterResetLines, connectedLines } from "./esptool_text.ts";
 
 /** Baud used after connecting when none is given. */
 export const DEFAULT_BAUD = 460800;
@@ -117,13 +118,21 @@ export async function openSession(
     ...(g.trace ? { trace: log.trace } : {}),
   });
   const { loader, port, chip } = session;
-  out.info(`Connected to ${chip.displayName} on ${path}${loader.isStub ? " (stub)" : ""}`);
+  if (out.style === "esptool") {
+    const sdm = loader.security?.secureDownload ?? false;
+    const mac = sdm || out.quiet ? undefined : formatMac(await loader.readMac());
+    const facts = { chip: chip.displayName, port: path, stub: loader.isStub, baud: port.baud };
+    for (const line of connectedLines({ ...facts, mac, secureDownload: sdm })) out.info(line);
+  } else {
+    out.info(`Connected to ${chip.displayName} on ${path}${loader.isStub ? " (stub)" : ""}`);
+  }
   out.event("connected", {
     port: path,
     chip: chip.name,
     stub: loader.isStub,
     baud: port.baud,
     reset: session.reset,
+    ...(loader.revision !== undefined ? { revision: formatChipRevision(loader.revision) } : {}),
     ...(loader.security ? { security: loader.security } : {}),
   });
   const sec = loader.security;
@@ -147,12 +156,16 @@ export async function openSession(
   return { port, loader, chip, flashSize, close: session.close };
 }
 
-/** Runs `fn` with a session on `options.path`, else on the single given port. */
+/**
+ * Runs `fn` with a session on `options.path`, else on the single given port.
+ * `reset: false` leaves the chip as `fn` left it (running a RAM program),
+ * whatever `--after` says.
+ */
 export async function withSession<T>(
   g: GlobalOptions,
   out: Output,
   fn: (s: Session) => Promise<T>,
-  options: { needFlashSize?: boolean; path?: string } = {},
+  options: { needFlashSize?: boolean; path?: string; reset?: boolean } = {},
 ): Promise<T> {
   const s = await openSession(g, out, options.path ?? await singlePort(g, out), options);
   let result: T;
@@ -162,6 +175,12 @@ export async function withSession<T>(
     await s.close(false);
     throw e;
   }
+  if (options.reset === false) {
+    if (out.style === "esptool") out.info("\nExiting immediately.");
+    await s.close(false);
+    return result;
+  }
+  if (out.style === "esptool") out.info(afterResetLines(g.after).join("\n"));
   await s.close(true);
   return result;
 }

@@ -15,16 +15,18 @@ import type { Output } from "./output.ts";
 export async function loadStub(
   g: GlobalOptions,
   out: Output,
-): Promise<StubImage | ((chip: ChipInfo) => Promise<StubImage | undefined>)> {
+): Promise<StubImage | ((chip: ChipInfo, revision?: number) => Promise<StubImage | undefined>)> {
   if (typeof g.stub === "string") {
     let text: string;
     try {
       text = await Deno.readTextFile(g.stub);
     } catch (e) {
-      throw new EspdeltaError(
-        "FILE_NOT_FOUND",
-        `cannot read stub ${g.stub}: ${(e as Error).message}`,
-      );
+      const why = e instanceof Deno.errors.NotFound
+        ? "no such file; check the path"
+        : e instanceof Deno.errors.IsADirectory
+        ? "it is a folder; give the stub's JSON file"
+        : (e as Error).message.replace(/ \(os error \d+\).*$/, "");
+      throw new EspdeltaError("FILE_NOT_FOUND", `cannot read stub ${g.stub}: ${why}`);
     }
     let json: unknown;
     try {
@@ -34,6 +36,6 @@ export async function loadStub(
     }
     return parseStubJson(json, g.stub);
   }
-  return (chip: ChipInfo) =>
-    findStub(chip.name, { trace: (l) => out.trace(l), warn: (l) => out.warn(l) });
+  return (chip: ChipInfo, revision?: number) =>
+    findStub(chip.name, { trace: (l) => out.trace(l), warn: (l) => out.warn(l) }, revision);
 }

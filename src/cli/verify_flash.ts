@@ -12,14 +12,16 @@ import { regionsFromFiles } from "../image/files.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
 import { withSession } from "./session.ts";
+import { diffLines } from "./verify_diff.ts";
 
 /** Registers the command. */
 export function register(program: Program, out: () => Output): void {
   program.command("verify-flash")
     .description("check that flash holds the given files (device MD5)")
     .argument("<addr-file...>", "ADDRESS FILE pairs")
+    .option("-d, --diff", "on a mismatch, read the flash and list the differing bytes")
     .addHelpText("after", "\nExample:\n  espdelta -p /dev/ttyUSB0 verify-flash 0x10000 app.bin")
-    .action(async (args, _opts, cmd) => {
+    .action(async (args, opts, cmd) => {
       const g = cmd.optsWithGlobals();
       const o = out();
       const regions = await regionsFromFiles(parsePairs(args));
@@ -34,6 +36,13 @@ export function register(program: Program, out: () => Output): void {
           );
           o.event("region-done", { region: r.name, offset: r.offset, match: ok });
           if (!ok) failed.push(`${r.file} at ${hex(r.offset)}`);
+          if (!ok && opts.diff) {
+            for (
+              const line of diffLines(r.offset, await loader.read(r.offset, r.data.length), r.data)
+            ) {
+              o.info(line);
+            }
+          }
         }
         if (failed.length > 0) {
           throw new EspdeltaError("VERIFY_MISMATCH", `verify failed: ${failed.join(", ")} differ`);

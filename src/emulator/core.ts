@@ -69,4 +69,12 @@ export interface DeviceCore {
   runApp(): void;
   /** Changes the UART rate (after the reply, at the old rate, has gone). */
   setBaud(baud: number): void;
+  /**
+   * The ROM keeps the rate a CHANGE_BAUDRATE asked for in its UART record
+   * (`UartDev.baud_rate`), which esp-flasher-stub reads when it starts on the
+   * ESP32, -S2 and -P4. An assumption: the ROM's source is not public, and
+   * the stub's change (PR #96) calls the value "the active ROM download-mode
+   * baud rate".
+   */
+  recordRomBaud(baud: number): void;
 }

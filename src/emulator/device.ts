@@ -30,7 +30,8 @@ import { FlashBoot } from "./flash_boot.ts";
 import { type DeviceClock, realClock } from "./clock.ts";
 import type { DeviceCore, SecurityFacts } from "./core.ts";
 import { NorFlash, winbondJedecId } from "./flash.ts";
-import { FlashBus } from "./flash_bus.ts";
+import { FlashBus, type FlashTimer, UNTIMED } from "./flash_bus.ts";
+import { type BridgeOptions, VirtualBridge } from "./bridge.ts";
 import { type EfuseSecurity, Registers } from "./registers.ts";
 import { RomLoader } from "./rom.ts";
 import { StubLoader } from "./stub.ts";
@@ -49,6 +50,7 @@ import { KNOWN_STUBS, type KnownStub, ramDigest, type StubKind } from "./known_s
 import { RamImage } from "./ram.ts";
 import { SpiFlashPort } from "./spi_flash.ts";
 import { chipSecurity } from "./security.ts";
+import { randomBytes } from "../random.ts";
 
 export { RomErr } from "./rom.ts";
 export { StubErr } from "./stub.ts";
@@ -126,6 +128,14 @@ export interface VirtualDeviceOptions {
    */
   usbSerialJtag?: boolean;
   /**
+   * The USB bridge between host and chip (bridge.ts): a known one by id
+   * (`cp2102`, `ch340`, `ft232r`, ...) or {@link BridgeOptions}. Above its
+   * top rate bytes may arrive corrupted, both ways. `usb-serial-jtag` serves
+   * the chip's USB-Serial/JTAG port instead (as `usbSerialJtag`): no UART,
+   * the baud rate is ignored. Default: none (an ideal link).
+   */
+  bridge?: string | BridgeOptions;
+  /**
    * Flash-encryption key of the chip's engine (crypt.ts): 32 bytes on the
    * ESP32 (AES-256); 32 (XTS-AES-128) on the S2, S3, C3, C5, C6, H2 and P4,
    * or 64 (XTS-AES-256) on the S2, S3, C5 and P4; 16 or 32 on the C2.
@@ -152,6 +162,9 @@ export type TransmitListener = (bytes: Uint8Array, baud: number) => void;
 
 const KB = 1024;
 
+/** Chips on which esp-flasher-stub boosts the clock over UART and re-programs the divider. */
+const CLOCK_BOOST_ON_UART = new Set<ChipName>(["esp32", "esp32s2", "esp32p4"]);
+
 /** Chips with a USB-Serial/JTAG peripheral. */
 const USB_SERIAL_JTAG = new Set<ChipName>([
   "esp32s3",
@@ -169,15 +182,7 @@ function defaultMac(seed: number): number[] {
 
 /** `length` pseudo-random bytes from the seed and a salt (a burned key, the flash's unique id). */
 function seededBytes(seed: number, length: number, salt = 0): Uint8Array {
-  const key = new Uint8Array(length);
-  let s = (Math.imul(seed >>> 0, 0x9e3779b1) ^ salt) >>> 0 || 1;
-  for (let i = 0; i < length; i++) {
-    s ^= s << 13;
-    s ^= s >>> 17;
-    s ^= s << 5;
-    key[i] = s & 0xff;
-  }
-  return key;
+  return randomBytes(length, (Math.imul(seed >>> 0, 0x9e3779b1) ^ salt) >>> 0);
 }
 
 function defaultXtal(chip: ChipName): number {
@@ -275,8 +280,11 @@ export class VirtualDevice {
   readonly #stubKind: StubKind | undefined;
   readonly #onLog: ((line: string) => void) | undefined;
   readonly #receiver = new SlipReceiver();
+  readonly #bridge: VirtualBridge | undefined;
   #regs: Registers;
   #baud = 115200;
+  /** The rate the ROM's CHANGE_BAUDRATE was last asked for (its UART record). */
+  #romBaudRecord = 115200;
   #autobaud = true;
   #mode: DeviceMode = "rom";
   #program: RomLoader | StubLoader | FlasherStubLoader | undefined;
@@ -332,7 +340,17 @@ export class VirtualDevice {
     this.#efuseSecurity = security.efuse;
     this.#crypt = security.crypt;
     this.#enDelayMs = options.enDelayMs ?? 5;
-    this.#usbJtag = options.usbSerialJtag ?? false;
+    if (options.bridge !== undefined) {
+      this.#bridge = new VirtualBridge(
+        typeof options.bridge === "string"
+          ? { bridge: options.bridge, seed }
+          : { seed, ...options.bridge },
+      );
+      if (this.#bridge.ignoresBaud && this.#bridge.info.id !== "usb-serial-jtag") {
+        throw new RangeError(`the ${this.#bridge.info.name} is not modelled`);
+      }
+    }
+    this.#usbJtag = (options.usbSerialJtag ?? false) || (this.#bridge?.ignoresBaud ?? false);
     if (this.#usbJtag && !USB_SERIAL_JTAG.has(chip.name)) {
       throw new RangeError(`${chip.displayName} has no USB-Serial/JTAG port`);
     }
@@ -360,6 +378,11 @@ export class VirtualDevice {
   /** What the chip is running ("app" also while it is held in reset). */
   get mode(): DeviceMode {
     return this.#inReset ? "app" : this.#mode;
+  }
+
+  /** A register as READ_REG would answer it now (tests look at what WRITE_REG left). */
+  peekRegister(addr: number): number {
+    return this.#regs.read(addr);
   }
 
   /** True while EN is held low by the reset circuit. */
@@ -407,9 +430,22 @@ export class VirtualDevice {
     this.#boot(bootMode, "external");
   }
 
-  /** True when the board serves the chip's USB-Serial/JTAG port. */
+  /** True when the board serves the chip's USB-Serial/JTAG port (no UART: the baud rate is ignored). */
   get usbSerialJtag(): boolean {
     return this.#usbJtag;
+  }
+
+  /** The board's USB bridge, when one was given. */
+  get bridge(): VirtualBridge | undefined {
+    return this.#bridge;
+  }
+
+  /**
+   * Where the time of flash work goes (flash_bus.ts); the timing model sets
+   * it, undefined takes it away (nothing takes time).
+   */
+  setFlashTimer(timer: FlashTimer | undefined): void {
+    this.#bus.timer = timer ?? UNTIMED;
   }
 
   /**
@@ -484,7 +520,8 @@ export class VirtualDevice {
   receive(bytes: Uint8Array, baud?: number): void {
     bytes = this.#faults.incoming(bytes);
     if (this.#inReset || bytes.length === 0) return;
-    if (baud !== undefined && !sameRate(baud, this.#baud)) {
+    if (this.#bridge) bytes = this.#bridge.pass(bytes, this.#baud);
+    if (baud !== undefined && !this.#usbJtag && !sameRate(baud, this.#baud)) {
       if (this.#mode === "rom" && this.#autobaud) this.#setBaud(baud);
       else bytes = garble(bytes);
     }
@@ -594,6 +631,7 @@ export class VirtualDevice {
       reboot: () => this.#reset("software"),
       runApp: () => this.#runFromFlash(0),
       setBaud: (baud) => this.#setBaud(baud),
+      recordRomBaud: (baud) => this.#romBaudRecord = baud,
     };
   }
 
@@ -605,7 +643,8 @@ export class VirtualDevice {
   /** The one way out: every byte the device sends, at the current UART rate. */
   #transmit(bytes: Uint8Array): void {
     if (this.#muted || this.#faults.linkDown) return;
-    const out = this.#faults.corruptReply(bytes);
+    let out = this.#faults.corruptReply(bytes);
+    if (this.#bridge) out = this.#bridge.pass(out, this.#baud);
     if (this.#faults.healed) this.#held = [];
     const stalled = !this.#faults.healed && this.#clock.now() < this.#stallUntil;
     if (this.#held.length === 0 && !stalled) return this.#tx(out, this.#baud);
@@ -640,6 +679,7 @@ export class VirtualDevice {
     this.#transmit(new TextEncoder().encode(log.text));
     // After its log the UART runs at 115200 and the ROM autobauds on the first SYNC.
     this.#setBaud(115200);
+    this.#romBaudRecord = 115200;
     this.#autobaud = true;
     if (mode === "download") this.#enter("rom");
     else this.#runFromFlash(log.text.length);
@@ -736,6 +776,12 @@ export class VirtualDevice {
     const kind = this.#stubKind ?? known.kind;
     this.#log(`${known.name} started${kind === known.kind ? "" : `, run as the ${kind} stub`}`);
     this.#enter("stub", kind);
+    if (kind === "esp-flasher-stub" && CLOCK_BOOST_ON_UART.has(this.chip.name)) {
+      // esp-flasher-stub (main.c, v1.1.0 on) raises the CPU/APB clock on these
+      // chips and sets the UART divider afresh for the rate in the ROM's UART
+      // record: the last CHANGE_BAUDRATE the ROM took, else 115200.
+      this.#setBaud(this.#romBaudRecord);
+    }
     this.#transmit(slipEncode(STUB_GREETING));
   }
 }

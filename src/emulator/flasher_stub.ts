@@ -25,7 +25,12 @@
  *   to the reset lines).
  * - Erasing is lazy, one sector or block at a time ahead of the writes, and
  *   (except on the ESP8266) sectors that read back blank are skipped until
- *   the first one that is not.
+ *   the first one that is not. An erase is started without waiting for it
+ *   (esp-stub-lib's `stub_lib_flash_start_next_erase`, zero timeout), and
+ *   only when the flash is idle: at FLASH_BEGIN, at each decompression
+ *   round, and in a loop before each write until the erases reach the
+ *   data; the write then waits for the flash. So an erase started late in a
+ *   block runs on while the next block arrives (flash_bus.ts times it).
  * - The flash size it believes comes from the JEDEC id's capacity byte
  *   (16 MiB, or the chip's maximum, for an unknown one), not a fixed 16 MiB;
  *   reads, MD5 and writes past it fail with `C4 00`.
@@ -291,8 +296,10 @@ export class FlasherStubLoader {
         if (len !== 8 || word(0) % SECTOR !== 0 || word(1) % SECTOR !== 0) {
           error = FlasherErr.BAD_DATA_LEN;
         } else {
+          // Starts each erase as soon as the flash is idle, then waits for the last.
           const region = { next: word(0), remaining: word(1) };
-          while (region.remaining > 0) this.#eraseNext(region);
+          while (region.remaining > 0) if (!this.#eraseNext(region)) core.bus.waitIdle();
+          core.bus.waitIdle();
         }
         break;
       case Op.RUN_USER_CODE:
@@ -338,21 +345,32 @@ export class FlasherStubLoader {
 
   // ------------------------------------------------------------- erase
 
-  /** stub_lib_flash_start_next_erase: a 64 KiB block when aligned with one left, else a sector. */
-  #eraseNext(e: { next: number; remaining: number }): void {
+  /**
+   * stub_lib_flash_start_next_erase: when the flash is idle, starts a 64 KiB
+   * block erase when aligned with one left, else a sector erase, and returns
+   * without waiting; when it is still busy, starts nothing (its zero timeout
+   * runs out, which the callers take as success). Says whether it started.
+   */
+  #eraseNext(e: { next: number; remaining: number }): boolean {
     const bus = this.#core.bus;
+    if (bus.busy()) return false;
     if (e.remaining >= BLOCK && e.next % BLOCK === 0) {
-      bus.eraseBlock(e.next);
+      bus.startEraseBlock(e.next);
       e.next += BLOCK;
       e.remaining -= BLOCK;
     } else {
-      bus.eraseSector(e.next);
+      bus.startEraseSector(e.next);
       e.next += SECTOR;
       e.remaining = Math.max(0, e.remaining - SECTOR);
     }
+    return true;
   }
 
-  /** One conditional erase: skip a blank sector until a non-blank one has been seen. */
+  /**
+   * One conditional erase: skip a blank sector until a non-blank one has
+   * been seen (the blank check reads, so it waits for the flash), else start
+   * the next erase if the flash is idle (s_conditional_erase_next).
+   */
   #conditionalErase(): number {
     const f = this.#flash;
     if (f.eraseRemaining === 0) return 0;
@@ -403,6 +421,8 @@ export class FlasherStubLoader {
         this.#hung = true;
         return 0;
       }
+      // s_ensure_flash_erased_to spins until each erase up to the data has started.
+      if (this.#core.bus.busy()) this.#core.bus.waitIdle();
       const error = this.#conditionalErase();
       if (error) return error;
     }

@@ -57,6 +57,18 @@ interface IdentityLayout {
 
 const f = (addr: number, shift: number, bits: number): Field => ({ addr, shift, bits });
 
+/**
+ * The S3's and C3's layout (eFuse block 1 at `b1`): the major in word 5, the
+ * minor split in two (its high bit in word 5, its low three bits in word 3),
+ * the package in word 3, as esptool's targets read them.
+ */
+const splitMinorEncoder = (b1: number): IdentityLayout["encode"] => (r, pkg, set) => {
+  set(f(b1 + 20, 24, 2), r.major);
+  set(f(b1 + 20, 23, 1), r.minor >> 3);
+  set(f(b1 + 12, 18, 3), r.minor & 7);
+  set(f(b1 + 12, 21, 3), pkg);
+};
+
 /** ESP32 eFuse block 0 words 3 and 5, and APB_CTRL_DATE (esptool's ESP32ROM). */
 const ESP32_WORD3 = 0x3ff5a00c;
 const ESP32_WORD5 = 0x3ff5a014;
@@ -107,13 +119,7 @@ const LAYOUTS: Readonly<Partial<Record<ChipName, IdentityLayout>>> = {
     pkg: 0, // QFN56
     maxMajor: 3,
     maxMinor: 15,
-    encode(r, pkg, set) {
-      const b1 = 0x60007044;
-      set(f(b1 + 20, 24, 2), r.major);
-      set(f(b1 + 20, 23, 1), r.minor >> 3);
-      set(f(b1 + 12, 18, 3), r.minor & 7);
-      set(f(b1 + 12, 21, 3), pkg);
-    },
+    encode: splitMinorEncoder(0x60007044),
     keyPurpose6: 12,
     apiVersion: () => 0,
   },
@@ -136,13 +142,7 @@ const LAYOUTS: Readonly<Partial<Record<ChipName, IdentityLayout>>> = {
     pkg: 0, // QFN32
     maxMajor: 3,
     maxMinor: 15,
-    encode(r, pkg, set) {
-      const b1 = 0x60008844;
-      set(f(b1 + 20, 24, 2), r.major);
-      set(f(b1 + 20, 23, 1), r.minor >> 3);
-      set(f(b1 + 12, 18, 3), r.minor & 7);
-      set(f(b1 + 12, 21, 3), pkg);
-    },
+    encode: splitMinorEncoder(0x60008844),
     keyPurpose6: 12,
     // v0.4 reports 3 (a real board's get-security-info); v1.x runs the ECO7
     // ROM (esp-stub-lib picks GetSecurityInfoProcEco7 for _rom_eco_version >= 7).

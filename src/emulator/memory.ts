@@ -12,6 +12,7 @@ import type { Port } from "../serial/port.ts";
 import type { VirtualDevice } from "./device.ts";
 import { DeviceLink } from "./link.ts";
 import { garble, sameRate } from "./uart.ts";
+import { concat } from "../protocol/bytes.ts";
 
 /** Options of {@link memoryPort}. */
 export interface MemoryPortOptions {
@@ -28,7 +29,8 @@ class MemoryPort extends DeviceLink {
     super(device, `memory:${device.chip.name}`, options.baud ?? 115200);
     device.onTransmit((bytes, baud) => {
       if (this.closed) return;
-      this.#inbox.push(sameRate(this.baud, baud) ? bytes.slice() : garble(bytes));
+      const intact = device.usbSerialJtag || sameRate(this.baud, baud);
+      this.#inbox.push(intact ? bytes.slice() : garble(bytes));
       this.#wake();
     });
   }
@@ -55,14 +57,7 @@ class MemoryPort extends DeviceLink {
     if (this.closed || this.#inbox.length === 0) return new Uint8Array();
     const parts = this.#inbox;
     this.#inbox = [];
-    if (parts.length === 1) return parts[0];
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return parts.length === 1 ? parts[0] : concat(...parts);
   }
 
   write(data: Uint8Array): Promise<void> {

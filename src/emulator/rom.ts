@@ -261,7 +261,10 @@ export class RomLoader {
         const asked = readU32(data, 0);
         ok();
         const core = this.#core;
-        core.afterReply(() => core.setBaud(asked * core.xtalHz / core.romXtalHz));
+        core.afterReply(() => {
+          core.setBaud(asked * core.xtalHz / core.romXtalHz);
+          core.recordRomBaud(asked);
+        });
         return;
       }
       case Op.GET_SECURITY_INFO:

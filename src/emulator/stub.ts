@@ -353,14 +353,20 @@ export class StubLoader {
     return fs.encrypt && !this.#core.crypt ? StubErr.FAILED_SPI_OP : 0;
   }
 
-  /** One erase command: a 64 KiB block when aligned with 16 or more sectors left. */
+  /**
+   * `start_next_erase`: when the flash is ready, one erase command (a 64 KiB
+   * block when aligned with 16 or more sectors left), not waited for; when
+   * it is still busy, nothing ("caller will call again if needed").
+   */
   #startNextErase(): void {
     const fs = this.#fs;
     if (fs.remainingEraseSectors === 0) return;
+    const bus = this.#core.bus;
+    if (bus.busy()) return;
     const block = fs.remainingEraseSectors >= 16 && fs.nextEraseSector % 16 === 0;
     // The stub drives the SPI erase commands directly: no size check, the part wraps.
-    if (block) this.#core.bus.eraseBlock(fs.nextEraseSector * SECTOR);
-    else this.#core.bus.eraseSector(fs.nextEraseSector * SECTOR);
+    if (block) bus.startEraseBlock(fs.nextEraseSector * SECTOR);
+    else bus.startEraseSector(fs.nextEraseSector * SECTOR);
     const n = block ? 16 : 1;
     fs.remainingEraseSectors -= n;
     fs.nextEraseSector += n;
@@ -384,9 +390,12 @@ export class StubLoader {
       fs.lastError = StubErr.FAILED_SPI_OP;
     } else {
       const lastSector = Math.floor((fs.nextWrite + length) / SECTOR);
+      // Spins until every erase up to the data has started, then waits for the flash.
       while (fs.remainingEraseSectors > 0 && fs.nextEraseSector <= lastSector) {
+        if (bus.busy()) bus.waitIdle();
         this.#startNextErase();
       }
+      bus.waitIdle();
       if (bus.fits(fs.nextWrite, length)) {
         const plain = bytes.subarray(0, length);
         bus.write(fs.nextWrite, encrypt ? crypt!.apply(fs.nextWrite, plain) : plain);

@@ -291,23 +291,20 @@ class Cursor {
     return hi * 2 ** 32 + lo;
   }
   uleb(): number {
-    let result = 0;
-    let mul = 1;
-    for (;;) {
-      const b = this.u8();
-      result += (b & 0x7f) * mul;
-      mul *= 128;
-      if (b < 0x80) return result;
-    }
+    return this.#leb(false);
   }
   sleb(): number {
+    return this.#leb(true);
+  }
+  /** LEB128, in floating point so values past 2^31 stay exact. */
+  #leb(signed: boolean): number {
     let result = 0;
     let mul = 1;
     for (;;) {
       const b = this.u8();
       result += (b & 0x7f) * mul;
       mul *= 128;
-      if (b < 0x80) return b & 0x40 ? result - mul : result;
+      if (b < 0x80) return signed && b & 0x40 ? result - mul : result;
     }
   }
   cString(): string {

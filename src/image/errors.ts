@@ -27,6 +27,7 @@ export class CodedError<Code extends string> extends EspdeltaError {
  * - `BAD_CHECKSUM`: the stored XOR checksum differs from the computed one.
  * - `BAD_SHA256`: the appended SHA-256 digest is missing or wrong.
  * - `WRONG_CHIP`: the extended header names another chip.
+ * - `WRONG_REVISION`: the extended header's chip revision range excludes the chip's.
  * - `UNKNOWN_CHIP`: a chip or target name espdelta does not know.
  * - `BAD_ARGUMENT`: a flash mode, frequency or size the chip does not support.
  * - `DETECT_NEEDED`: flash size "detect" without a detected size.
@@ -43,6 +44,7 @@ export type ImageErrorCode =
   | "BAD_CHECKSUM"
   | "BAD_SHA256"
   | "WRONG_CHIP"
+  | "WRONG_REVISION"
   | "UNKNOWN_CHIP"
   | "BAD_ARGUMENT"
   | "DETECT_NEEDED"
@@ -111,6 +113,8 @@ export class BuildDirError extends CodedError<BuildDirErrorCode> {}
  * - `PAST_END`: the region ends past the end of the flash.
  * - `OVERLAP`: two regions share bytes.
  * - `WRONG_CHIP`: the region's image is built for another chip than the device.
+ * - `PARTITION_OVERFLOW`: the region is larger than the partition it starts in, or runs
+ *   into a partition from outside any.
  */
 export type RegionErrorCode =
   | "UNALIGNED"
@@ -118,7 +122,8 @@ export type RegionErrorCode =
   | "TOO_LARGE"
   | "PAST_END"
   | "OVERLAP"
-  | "WRONG_CHIP";
+  | "WRONG_CHIP"
+  | "PARTITION_OVERFLOW";
 
 /** A region that cannot be flashed as given. See {@link RegionErrorCode}. */
 export class RegionError extends CodedError<RegionErrorCode> {}
@@ -127,8 +132,10 @@ export class RegionError extends CodedError<RegionErrorCode> {}
  * Codes of {@link InputError}:
  * - `FILE_NOT_FOUND`: a file the user named does not exist.
  * - `FILE_UNREADABLE`: it exists but cannot be read (permissions, a folder, I/O).
+ * - `OUTPUT_UNWRITABLE`: an output file cannot be written (no such folder, a folder,
+ *   permissions, a read-only file system).
  */
-export type InputErrorCode = "FILE_NOT_FOUND" | "FILE_UNREADABLE";
+export type InputErrorCode = "FILE_NOT_FOUND" | "FILE_UNREADABLE" | "OUTPUT_UNWRITABLE";
 
 /** A file the user named cannot be read. See {@link InputErrorCode}. */
 export class InputError extends CodedError<InputErrorCode> {}

@@ -42,9 +42,9 @@
  * @module
  */
 
-import { type ChipName, CHIPS } from "../chips/chips.ts";
+import { type ChipName, CHIPS, formatChipRevision } from "../chips/chips.ts";
 import { hex } from "../protocol/bytes.ts";
-import { type ImageReading, readImage } from "./app.ts";
+import { type AppImage, type ImageReading, readImage } from "./app.ts";
 import {
   type BuildDirOptions,
   type BuildOutput,
@@ -54,7 +54,12 @@ import {
 import { ImageError, PartitionError, RegionError } from "./errors.ts";
 import { type FilePair, regionsFromFiles } from "./files.ts";
 import { type FlashParams, patchFlashParams } from "./patch.ts";
-import { parsePartitionTable } from "./partitions.ts";
+import {
+  parsePartitionTable,
+  partitionAt,
+  type PartitionEntry,
+  verifyPartitions,
+} from "./partitions.ts";
 import { holdsImage, nameRegions, type Region, validateRegions } from "./region.ts";
 
 /** What a user gives: a build folder's path, or files at offsets. */
@@ -109,10 +114,12 @@ export async function loadInputs(inputs: Inputs, options: LoadOptions = {}): Pro
     regions = validateRegions(nameRegions(await regionsFromFiles(inputs)));
   }
   const images = new Map<Region, ImageReading>();
+  let table: PartitionEntry[] | undefined;
   for (const r of regions) {
     if (holdsImage(r) && r.data.length > 0) images.set(r, checkImage(r, read));
-    if (r.kind === "partition-table") checkTable(r);
+    if (r.kind === "partition-table") table = checkTable(r);
   }
+  if (table) checkPartitionFit(regions, table);
   const asked = options.flash ?? {};
   const fromBuild = build?.flash ?? {};
   const flash = {
@@ -151,15 +158,60 @@ function checkImage(r: Region, read: (bytes: Uint8Array) => ImageReading): Image
   return reading!;
 }
 
-/** Refuses a partition table that does not parse (magic, MD5, entries). */
-function checkTable(r: Region): void {
+/**
+ * Refuses a partition table that does not parse (magic, MD5, entries) or
+ * breaks gen_esp32part's rules (alignment, overlaps, names, sizes): a binary
+ * table gets the checks a CSV gets. Returns its entries.
+ */
+function checkTable(r: Region): PartitionEntry[] {
   try {
-    parsePartitionTable(r.data);
+    const { entries } = parsePartitionTable(r.data);
+    verifyPartitions(entries, { offset: r.offset });
+    return entries;
   } catch (e) {
     if (!(e instanceof PartitionError)) throw e;
     throw new PartitionError(
       e.code,
       `${where(r)}: not a valid partition table (${e.message}); rebuild it`,
+    );
+  }
+}
+
+const kib = (n: number) =>
+  n % 0x100000 === 0 ? `${n / 0x100000} MiB` : n % 1024 === 0 ? `${n / 1024} KiB` : `${n} bytes`;
+const span = (p: PartitionEntry) => `${p.name} (${kib(p.size)} at ${hex(p.offset)})`;
+
+/**
+ * Refuses a region that does not fit the partition it starts in (it would
+ * overwrite the next partition, or run past the last), or that starts
+ * outside every partition and runs into one, naming both partitions. A
+ * merged image at offset 0 spans the table by design and is left alone.
+ */
+export function checkPartitionFit(
+  regions: readonly Region[],
+  entries: readonly PartitionEntry[],
+): void {
+  const sorted = [...entries].sort((a, b) => a.offset - b.offset);
+  for (const r of regions) {
+    if (r.kind === "partition-table" || (r.kind === "other" && r.offset === 0)) continue;
+    const end = r.offset + r.data.length;
+    const home = partitionAt(sorted, r.offset);
+    const limit = home ? home.offset + home.size : r.offset;
+    const next = sorted.find((p) => p.offset >= limit && p.offset < end && p !== home);
+    if (home && end <= limit) continue;
+    if (!home && !next) continue;
+    const what = `${where(r)}: ${kib(r.data.length)}`;
+    const fix = home
+      ? `; check the offset, or give ${home.name} more room in the partition table`
+      : "; check the offset";
+    const into = next
+      ? `it would overwrite partition ${span(next)}`
+      : `it would run ${kib(end - limit)} past its end, outside every partition`;
+    throw new RegionError(
+      "PARTITION_OVERFLOW",
+      home
+        ? `${what} does not fit partition ${span(home)}: ${into}${fix}`
+        : `${what} starts outside every partition and runs into ${span(next!)}${fix}`,
     );
   }
 }
@@ -186,10 +238,61 @@ export function checkInputsChip(loaded: LoadedInputs, chip: ChipName): void {
   }
 }
 
+/**
+ * The chip revisions an image's extended header accepts, as esptool's
+ * write-flash reads it: `min_chip_rev_full`/`max_chip_rev_full` (major *
+ * 100 + minor; 65535: no maximum) where the header sets them, else the
+ * legacy `min_rev` byte (the minor version on the ESP32-C3, the major
+ * elsewhere). Undefined for an image without an extended header.
+ */
+export function imageRevisionRange(
+  image: AppImage,
+  chip: ChipName,
+): { min: number; max: number } | undefined {
+  const x = image.extended;
+  if (!x) return undefined;
+  // esptool: max_rev_full 0 means the fields predate the header; 65535 with
+  // min_rev_full 0 and a legacy min_rev set means only the legacy byte is.
+  const full = x.maxRevFull !== 0 && !(x.maxRevFull === 0xffff && x.minRevFull === 0 && x.minRev);
+  if (full) return { min: x.minRevFull, max: x.maxRevFull };
+  return { min: chip === "esp32c3" ? x.minRev : x.minRev * 100, max: 0xffff };
+}
+
+/**
+ * Refuses an image (an app, a bootloader) whose chip revision range (see
+ * {@link imageRevisionRange}) excludes the connected chip's `revision`
+ * (major * 100 + minor): ESP-IDF builds for a minimum revision, and code for
+ * a later revision may not run on an earlier one. Throws {@link ImageError}
+ * `WRONG_REVISION`; esptool's `--force` skips this check.
+ */
+export function checkChipRevision(loaded: LoadedInputs, chip: ChipName, revision: number): void {
+  const name = CHIPS[chip].displayName;
+  for (const [r, reading] of loaded.images) {
+    const range = reading.image ? imageRevisionRange(reading.image, chip) : undefined;
+    if (!range || (revision >= range.min && revision <= range.max)) continue;
+    const wanted = range.max === 0xffff
+      ? `${formatChipRevision(range.min)} or later`
+      : `${formatChipRevision(range.min)} to ${formatChipRevision(range.max)}`;
+    throw new ImageError(
+      "WRONG_REVISION",
+      `${where(r)}: built for ${name} revision ${wanted}, but this chip is ` +
+        `${formatChipRevision(revision)}; rebuild it for this revision, or pass --force to ` +
+        "write it anyway",
+    );
+  }
+}
+
 /** Options of {@link regionsForChip}. */
 export interface ChipOptions {
   /** The device's flash size in bytes (detected, or assumed): serves a flash size of `detect`. */
   flashSize?: number;
+  /**
+   * The chip's silicon revision (major * 100 + minor), when known: images
+   * must accept it ({@link checkChipRevision}).
+   */
+  revision?: number;
+  /** Skip the revision check, as esptool's `--force` does. */
+  force?: boolean;
 }
 
 /** Regions for one chip, and what was done to them. */
@@ -201,8 +304,8 @@ export interface ChipRegions {
 }
 
 /**
- * The loaded inputs for `chip`: checks them with {@link checkInputsChip},
- * then writes the flash settings into the bootloader header exactly when
+ * The loaded inputs for `chip`: checks them with {@link checkInputsChip}
+ * (and, given the chip's revision, {@link checkChipRevision}), then writes the flash settings into the bootloader header exactly when
  * esptool does (`patchFlashParams`). Throws {@link ImageError}
  * `BAD_ARGUMENT` for a setting the chip does not support.
  */
@@ -212,6 +315,9 @@ export function regionsForChip(
   options: ChipOptions = {},
 ): ChipRegions {
   checkInputsChip(loaded, chip);
+  if (options.revision !== undefined && !options.force) {
+    checkChipRevision(loaded, chip, options.revision);
+  }
   const notes: string[] = [];
   const regions = loaded.regions.map((r) => {
     const p = patchFlashParams(r.data, r.offset, chip, loaded.flash, {

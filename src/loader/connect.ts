@@ -43,7 +43,9 @@ import {
 } from "../serial/reset.ts";
 import type { Clock } from "../clock.ts";
 import type { Connection, ReconnectHook, SyncAnswer } from "./connection.ts";
-import type { StubImage } from "./stub.ts";
+import { checkStubFits, type StubImage } from "./stub.ts";
+import { readRevision } from "./identity.ts";
+import { linkError, type LinkFacts, type LinkSpeed } from "./link_speed.ts";
 import { DEFAULT_TIMEOUT_MS, MEM_END_ROM_TIMEOUT_MS, SYNC_TIMEOUT_MS } from "./timeouts.ts";
 
 /** How to reset before connecting. */
@@ -61,9 +63,19 @@ export interface ConnectOptions {
    * A flasher stub to upload and start, a function that finds one for the
    * detected chip (undefined: stay with the ROM), or false for the ROM loader.
    */
-  stub?: false | StubImage | ((chip: ChipInfo) => Promise<StubImage | undefined>);
-  /** Baud rate after connecting; only raised, never lowered. */
-  baud?: number;
+  stub?:
+    | false
+    | StubImage
+    | ((chip: ChipInfo, revision?: number) => Promise<StubImage | undefined>);
+  /**
+   * Baud rate after connecting; only raised, never lowered. With a stub it
+   * is raised in the ROM before the stub goes up (all ROMs but the
+   * ESP8266's). `auto`: the fastest rate the chip and the bridge reach,
+   * checked (link_speed.ts).
+   */
+  baud?: number | "auto";
+  /** What is known about the link, for `baud: "auto"`: its bridge, the rate that worked before. */
+  link?: LinkFacts;
   /** Receives one line per packet. */
   trace?: (line: string) => void;
   /** Time source. */
@@ -104,6 +116,13 @@ export interface DeviceState {
   info?: SecurityInfo | null;
   /** The security state, once read. */
   security?: DeviceSecurity;
+  /**
+   * The silicon revision, major * 100 + minor (undefined on the ESP8266, and
+   * in Secure Download Mode, which refuses READ_REG).
+   */
+  revision?: number;
+  /** The automatic rate choice, with `baud: "auto"` (kept across reconnects). */
+  speed?: LinkSpeed;
 }
 
 /** The device could not be reached or identified. */
@@ -204,12 +223,17 @@ export async function readSecurity(
   return state.security;
 }
 
-/** Uploads a RAM program and starts it; for a stub, waits for its greeting. */
+/**
+ * Uploads a RAM program and starts it; for a stub, waits for its greeting.
+ * A program whose segments lie outside the chip's RAM (a stub for another
+ * chip) is refused before anything is sent (`checkStubFits`).
+ */
 export async function runStub(
   conn: Connection,
   state: DeviceState,
   stub: StubImage,
 ): Promise<void> {
+  if (state.chip) checkStubFits(stub, state.chip);
   for (
     const [data, addr] of [[stub.text, stub.textStart], [stub.data, stub.dataStart]] as const
   ) {
@@ -232,31 +256,103 @@ export async function runStub(
 }
 
 /**
- * CHANGE_BAUDRATE, then switches the port. A ROM that derives its divider
- * from something else than the true crystal (the chip table's
- * `baudDivisorFrom`) is sent a rate corrected for it.
+ * What a ROM whose CHANGE_BAUDRATE divides something else than the true
+ * crystal (the chip table's `baudDivisorFrom`) must be sent, as a factor of
+ * the rate wanted: the crystal as the ROM sees it (its UART clock divider
+ * times the current rate) over the true one. 1 for the stub and the other
+ * ROMs.
+ */
+export async function romBaudFactor(
+  conn: Connection,
+  chip: ChipInfo,
+  state: DeviceState,
+): Promise<number> {
+  const quirk = state.stub ? undefined : chip.rom.baudDivisorFrom;
+  if (!quirk) return 1;
+  // The crystal, in MHz, from the UART divider the autobaud set at the current rate.
+  const detected = ((await conn.readReg(chip.uartClkdivReg)) & 0xfffff) * conn.port.baud / 1e6;
+  const crystal = detected > 33 ? 40 : 26;
+  const cal = chip.rom.xtalCalibration;
+  if (quirk === "estimate" && cal) {
+    // The ESP32 ROM divides its own estimate, from its 8 MHz clock's calibration (esptool).
+    const cali = (await conn.readReg(cal.caliReg) >>> 7) & 0x1ffffff;
+    const ck8m = (await conn.readReg(cal.ck8mReg)) & 0xff;
+    const estimate = cali * 15625 * ck8m / 40 / 1e6;
+    return estimate > 0 ? estimate / crystal : 1;
+  }
+  if (quirk === "estimate") return detected / crystal;
+  return crystal === 26 ? 40 / 26 : 1;
+}
+
+/**
+ * CHANGE_BAUDRATE, then switches the port; returns the rate sent. A ROM
+ * that derives its divider from something else than the true crystal is
+ * sent a rate corrected for it ({@link romBaudFactor}).
  */
 export async function changeBaud(
   conn: Connection,
   chip: ChipInfo,
   state: DeviceState,
   baud: number,
-): Promise<void> {
+): Promise<number> {
   if (!state.stub && !chip.rom.changeBaud) {
     throw new UnsupportedError(`${chip.displayName} ROM cannot change baud; use the stub`);
   }
-  let sent = baud;
-  const quirk = state.stub ? undefined : chip.rom.baudDivisorFrom;
-  if (quirk) {
-    // The crystal as the ROM sees it, in MHz: UART clock over divider at the current rate.
-    const estimate = ((await conn.readReg(chip.uartClkdivReg)) & 0xfffff) * conn.port.baud / 1e6;
-    if (quirk === "estimate") sent = Math.round(baud * estimate / (estimate > 33 ? 40 : 26));
-    else if (estimate < 33) sent = Math.round(baud * 40 / 26);
-  }
+  const sent = Math.round(baud * await romBaudFactor(conn, chip, state));
   await conn.command(changeBaudrate(sent, state.stub ? conn.port.baud : 0));
   await conn.port.setBaud(baud);
   await conn.clock.sleep(50);
   await conn.flush();
+  return sent;
+}
+
+/**
+ * Uploads and starts the stub, the ROM first raised to `raise` baud when
+ * given (item 4 of issue 16: the upload does not crawl at 115200). When the
+ * greeting does not come at the raised rate, looks for the stub at the
+ * rates it may have started at: esp-flasher-stub on the ESP32, -S2 and -P4
+ * boosts its clock and sets its UART afresh from the ROM's record of the
+ * rate (the value sent, which differs where the ROM's divider is
+ * corrected), or from 115200 when the ROM keeps no record; a stub that
+ * answers SYNC there is taken to the raised rate.
+ */
+async function startStub(
+  conn: Connection,
+  chip: ChipInfo,
+  state: DeviceState,
+  stub: StubImage,
+  raise: number | undefined,
+  trace?: (line: string) => void,
+): Promise<void> {
+  let sent: number | undefined;
+  if (raise !== undefined && raise > conn.port.baud && chip.rom.changeBaud) {
+    trace?.(`raising the ROM to ${raise} baud for the stub upload`);
+    sent = await changeBaud(conn, chip, state, raise);
+  }
+  try {
+    await runStub(conn, state, stub);
+  } catch (e) {
+    if (sent === undefined || raise === undefined || !linkError(e)) throw e;
+    for (const rate of [...new Set([sent, 115200])].filter((r) => r !== raise)) {
+      await conn.port.setBaud(rate);
+      await conn.flush();
+      let values: number[] = [];
+      try {
+        values = await sync(conn);
+      } catch (err) {
+        if (!linkError(err)) throw err;
+      }
+      await conn.flush();
+      if (values.length > 0 && values.every((v) => v === 0)) {
+        trace?.(`the stub's greeting was lost; the stub answers at ${rate} baud`);
+        state.stub = true;
+        await changeBaud(conn, chip, state, raise);
+        return;
+      }
+    }
+    await conn.port.setBaud(raise);
+    throw e;
+  }
 }
 
 /** SPI_ATTACH with the default pins (the ESP8266 ROM attaches in FLASH_BEGIN). */
@@ -351,16 +447,40 @@ export async function establish(
   }
   state.chip = chip;
   const security = await readSecurity(conn, chip, state);
+  if (!security?.secureDownload) state.revision = await readRevision(conn, chip);
   if (security?.secureDownload && options.stub) {
     options.trace?.("Secure Download Mode: no stub, plain writes only");
   }
   if (options.stub && !state.stub && !security?.secureDownload) {
-    const stub = typeof options.stub === "function" ? await options.stub(chip) : options.stub;
-    if (stub) await runStub(conn, state, stub);
+    const stub = typeof options.stub === "function"
+      ? await options.stub(chip, state.revision)
+      : options.stub;
+    const raise = state.speed
+      ? state.speed.preStubBaud(chip)
+      : typeof options.baud === "number"
+      ? options.baud
+      : undefined;
+    if (stub) {
+      try {
+        await startStub(conn, chip, state, stub, raise, options.trace);
+      } catch (e) {
+        // A raised rate the link cannot carry: never again, and connect afresh.
+        if (!state.speed || raise === undefined || !linkError(e) || state.stub) throw e;
+        state.speed.lower(raise, `the stub upload failed (${(e as Error).message})`);
+        await conn.port.setBaud(115200);
+        return establish(conn, state, options);
+      }
+    }
   }
   const port = conn.port;
-  if (options.baud && options.baud > port.baud && (state.stub || chip.rom.changeBaud)) {
-    await changeBaud(conn, chip, state, options.baud);
+  if (state.speed) {
+    await attach(conn, chip, state);
+    await state.speed.settle(conn, chip, state);
+    return chip;
+  }
+  const baud = options.baud;
+  if (typeof baud === "number" && baud > port.baud && (state.stub || chip.rom.changeBaud)) {
+    await changeBaud(conn, chip, state, baud);
   }
   await attach(conn, chip, state);
   return chip;

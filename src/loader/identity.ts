@@ -1,11 +1,17 @@
 /**
  * What a chip says about itself through its registers: the base MAC from
- * eFuse/OTP words, and the flash's JEDEC id through the SPI controller's
+ * eFuse/OTP words, the silicon revision from its eFuse fields, and the flash's JEDEC id through the SPI controller's
  * user-command unit (RDID, 0x9F), as esptool reads them.
  * @module
  */
 
-import { type ChipInfo, macFromWords, macWords } from "../chips/chips.ts";
+import {
+  type ChipInfo,
+  chipRevision,
+  macFromWords,
+  macWords,
+  revisionWords,
+} from "../chips/chips.ts";
 import { ProtocolError } from "../protocol/errors.ts";
 import type { Connection } from "./connection.ts";
 
@@ -14,6 +20,29 @@ export async function readMac(conn: Connection, chip: ChipInfo): Promise<number[
   const values = new Map<number, number>();
   for (const a of macWords(chip.mac)) values.set(a, await conn.readReg(a));
   return macFromWords(chip.mac, (a) => values.get(a) ?? 0);
+}
+
+/**
+ * The chip ID, where a chip has one: only the ESP8266 does (its SDK's
+ * `system_get_chip_id()`: the low MAC bytes from OTP, as esptool reads
+ * them); later chips have none, and esptool shows their MAC instead.
+ */
+export async function readChipId(conn: Connection, chip: ChipInfo): Promise<number | undefined> {
+  if (chip.mac.kind !== "esp8266") return undefined;
+  const id0 = await conn.readReg(chip.mac.mac0);
+  const id1 = await conn.readReg(chip.mac.mac1);
+  return ((id0 >>> 24) | ((id1 & 0xffffff) << 8)) >>> 0;
+}
+
+/**
+ * The silicon revision, major * 100 + minor, from the chip's eFuse fields
+ * (the chip table's `revision`), or undefined where the chip has none.
+ */
+export async function readRevision(conn: Connection, chip: ChipInfo): Promise<number | undefined> {
+  if (!chip.revision) return undefined;
+  const values = new Map<number, number>();
+  for (const a of revisionWords(chip.revision)) values.set(a, await conn.readReg(a));
+  return chipRevision(chip.revision, (a) => values.get(a) ?? 0);
 }
 
 /**

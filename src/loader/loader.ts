@@ -40,7 +40,8 @@ import {
   UnsupportedError,
 } from "./connect.ts";
 import { Connection, OP_ATTEMPTS, transient } from "./connection.ts";
-import { readFlashId, readMac } from "./identity.ts";
+import { type BaudChoice, linkError, LinkSpeed } from "./link_speed.ts";
+import { readChipId, readFlashId, readMac } from "./identity.ts";
 import { type AfterReset, resetAfter } from "./reset_after.ts";
 import {
   CHIP_ERASE_TIMEOUT_MS,
@@ -111,6 +112,15 @@ export class Loader {
     return this.#state.security;
   }
 
+  /**
+   * The silicon revision, major * 100 + minor (e.g. 301 for v3.1), read
+   * from the chip's eFuses when connecting; undefined on the ESP8266 and in
+   * Secure Download Mode.
+   */
+  get revision(): number | undefined {
+    return this.#state.revision;
+  }
+
   /** True when the device can hash its flash (stub, or a ROM with MD5 outside Secure Download Mode). */
   get canHash(): boolean {
     if (this.#state.security?.secureDownload) return false;
@@ -178,13 +188,31 @@ export class Loader {
   }
 
   /** CHANGE_BAUDRATE (corrected for the chip's ROM quirk), then switches the port. */
-  changeBaud(baud: number): Promise<void> {
-    return changeBaud(this.#conn, this.#chip, this.#state, baud);
+  async changeBaud(baud: number): Promise<void> {
+    await changeBaud(this.#conn, this.#chip, this.#state, baud);
+  }
+
+  /** With `baud: "auto"`: the rate in use and why (link_speed.ts); else undefined. */
+  get baudChoice(): BaudChoice | undefined {
+    return this.#state.speed?.choice;
+  }
+
+  /**
+   * Bits per second on the wire, for planning: the port's baud rate, or the
+   * USB rate of a bridge that ignores it (Espressif's USB-Serial/JTAG).
+   */
+  get wireBaud(): number {
+    return this.#state.speed?.choice?.wireBaud ?? this.port.baud;
   }
 
   /** The base MAC, 6 bytes. */
   readMac(): Promise<number[]> {
     return readMac(this.#conn, this.#chip);
+  }
+
+  /** The chip ID: the ESP8266's; undefined on every later chip, which has none. */
+  chipId(): Promise<number | undefined> {
+    return readChipId(this.#conn, this.#chip);
   }
 
   /** SPI_SET_PARAMS: tells the loader the flash size. */
@@ -262,7 +290,11 @@ export class Loader {
         this.#conn.trace?.(
           `write at ${hex(offset)}: ${(e as Error).message}; recovering, then again`,
         );
+        // With `--baud auto`, a garbled or lost reply means this rate is too fast.
+        const speed = this.#state.speed;
+        if (speed?.choice && linkError(e)) speed.lower(this.port.baud, (e as Error).message);
         await this.#conn.recover(`the write at ${hex(offset)}`, e);
+        if (speed) await speed.enforce(this.#conn, this.#chip, this.#state);
       }
     }
   }
@@ -332,6 +364,12 @@ export class Loader {
           // Refused for its checksum: the block was not taken, so it can go again.
           if (!(e instanceof DeviceError && e.badChecksum) || attempt >= BLOCK_ATTEMPTS) throw e;
           this.#conn.trace?.(`retrying block ${seq} (${(e as Error).message})`);
+          // With `--baud auto`, one rate down first: the stub takes a baud change mid-write.
+          const speed = this.#state.speed;
+          if (speed?.choice) {
+            speed.lower(this.port.baud, (e as Error).message);
+            await speed.enforce(this.#conn, this.#chip, this.#state);
+          }
         }
       }
       sent += chunk.length;
@@ -461,6 +499,7 @@ export class Loader {
  */
 export async function connect(port: Port, options: ConnectOptions = {}): Promise<Loader> {
   const state: DeviceState = { stub: false };
+  if (options.baud === "auto") state.speed = new LinkSpeed(options.link, options.trace);
   const conn = new Connection(port, {
     clock: options.clock,
     trace: options.trace,

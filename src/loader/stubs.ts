@@ -65,6 +65,36 @@ const FROM_ESPTOOL_JS: Record<ChipName, () => Promise<{ default: unknown }>> = {
     }),
 };
 
+/**
+ * The ESP32-P4 before v3.0 (engineering samples, v1.x) has its RAM where
+ * later parts do not: esptool (`esp32p4.py`, `get_chip_revision() < 300`)
+ * and esptool-js load a stub built for it.
+ */
+const P4_REV1 = () =>
+  import("npm:esptool-js@0.7.0/lib/targets/stub_flasher/esp32p4-rev1.json", {
+    with: { type: "json" },
+  });
+
+/**
+ * The stub file's name for `chip` of `revision` (major * 100 + minor):
+ * `esp32p4-rev1` for an ESP32-P4 below v3.0, as esptool picks it (esptool-js
+ * 0.7.0 does the same, except that it takes a v0.0 part for unknown and
+ * loads the v3 stub), else the chip's name.
+ *
+ * @example
+ * ```ts
+ * import { deepStrictEqual } from "node:assert";
+ * import { stubName } from "./stubs.ts";
+ * deepStrictEqual(
+ *   [stubName("esp32p4", 100), stubName("esp32p4", 301), stubName("esp32c3", 4)],
+ *   ["esp32p4-rev1", "esp32p4", "esp32c3"],
+ * );
+ * ```
+ */
+export function stubName(chip: ChipName, revision?: number): string {
+  return chip === "esp32p4" && revision !== undefined && revision < 300 ? "esp32p4-rev1" : chip;
+}
+
 /** The user cache folder for stubs. */
 export function stubCacheDir(): string | undefined {
   const xdg = Deno.env.get("XDG_CACHE_HOME");
@@ -73,26 +103,31 @@ export function stubCacheDir(): string | undefined {
   return base ? `${base}/espdelta/stubs` : undefined;
 }
 
-/** Finds the stub for `chip`: cache folder, then esptool-js. */
+/**
+ * Finds the stub for `chip` of `revision` (see {@link stubName}): cache
+ * folder, then esptool-js.
+ */
 export async function findStub(
   chip: ChipName,
   log: { trace?: StubLog; warn?: StubLog } = {},
+  revision?: number,
 ): Promise<StubImage | undefined> {
+  const name = stubName(chip, revision);
   const dir = stubCacheDir();
   if (dir) {
-    const file = `${dir}/${chip}.json`;
+    const file = `${dir}/${name}.json`;
     try {
       const stub = parseStubJson(JSON.parse(await Deno.readTextFile(file)), file);
-      log.trace?.(`stub for ${chip} from ${file}`);
+      log.trace?.(`stub ${name} from ${file}`);
       return stub;
     } catch (e) {
       if (!(e instanceof Deno.errors.NotFound)) throw e;
     }
   }
   try {
-    const m = await FROM_ESPTOOL_JS[chip]();
-    log.trace?.(`stub for ${chip} from npm:esptool-js@${ESPTOOL_JS_VERSION}`);
-    return parseStubJson(m.default, `esptool-js stub for ${chip}`);
+    const m = await (name === "esp32p4-rev1" ? P4_REV1 : FROM_ESPTOOL_JS[chip])();
+    log.trace?.(`stub ${name} from npm:esptool-js@${ESPTOOL_JS_VERSION}`);
+    return parseStubJson(m.default, `esptool-js ${name}.json`);
   } catch (e) {
     if (e instanceof EspdeltaError) throw e;
     log.warn?.(

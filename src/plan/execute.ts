@@ -11,7 +11,7 @@ import { EspdeltaError } from "../protocol/errors.ts";
 import { hex } from "../protocol/bytes.ts";
 import { Sizes } from "../protocol/opcodes.ts";
 import { md5Hex } from "./hash.ts";
-import type { FlashRegion, Plan, PlanDevice, PlanStep } from "./types.ts";
+import type { Plan, PlanDevice, PlanStep, Region } from "./types.ts";
 import { verifyRanges } from "./verify.ts";
 
 /** The device still differs from the image after its range was written again, whole. */
@@ -73,6 +73,11 @@ export interface ExecuteResult {
 export interface ExecuteOptions {
   /** Receives progress and result events. */
   onEvent?: (event: ExecuteEvent) => void;
+  /**
+   * Stops the run at the next safe point once aborted: before a step, after
+   * the data block in flight, or before a check; throws the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 /**
@@ -84,11 +89,12 @@ export interface ExecuteOptions {
 export async function executePlan(
   dev: PlanDevice,
   plan: Plan,
-  regions: readonly FlashRegion[],
+  regions: readonly Region[],
   options: ExecuteOptions = {},
 ): Promise<ExecuteResult> {
   const emit = options.onEvent ?? (() => {});
-  const byName = new Map<string, FlashRegion>();
+  const stopHere = () => options.signal?.throwIfAborted();
+  const byName = new Map<string, Region>();
   for (const rp of plan.regions) {
     const r = regions.find((x) => x.name === rp.name && x.offset === rp.offset);
     if (!r || md5Hex(r.data) !== rp.md5) {
@@ -104,6 +110,7 @@ export async function executePlan(
   let stepsRun = 0;
   const run = async (step: PlanStep, index: number, total: number) => {
     const region = byName.get(step.region)!;
+    stopHere();
     emit({ type: "step-start", step, index, total });
     if (step.action === "erase") {
       await dev.eraseRegion(step.offset, step.sectors * Sizes.SECTOR);
@@ -116,7 +123,10 @@ export async function executePlan(
         data.fill(0xff, 0, Sizes.SECTOR);
       }
       const r = await dev.write(step.offset, data, {
-        onProgress: (done, all) => emit({ type: "step-progress", step, done, total: all }),
+        onProgress: (done, all) => {
+          emit({ type: "step-progress", step, done, total: all });
+          stopHere(); // the block in flight is written: a safe point
+        },
         ...(step.encrypt ? { encrypt: true } : {}),
       });
       bytesSent += r.bytesSent;
@@ -133,6 +143,7 @@ export async function executePlan(
       const r = byName.get(region)!;
       const start = offset - r.offset;
       const expected = md5Hex(r.data.subarray(start, start + length));
+      stopHere();
       // A digest corrupted on the way back looks like a mismatch, and nothing in the
       // reply can tell: a mismatch counts once two answers agree (three asks at most).
       let actual = await dev.md5(offset, length);

@@ -15,11 +15,11 @@ import { erasedMd5, RegionHashes } from "./hash.ts";
 import { type Probe, searchRegion } from "./search.ts";
 import { isApp, regionSteps } from "./steps.ts";
 import type {
-  FlashRegion,
   Outcome,
   Plan,
   PlanDevice,
   PlanStep,
+  Region,
   RegionPlan,
   StepReason,
 } from "./types.ts";
@@ -39,6 +39,38 @@ export class EncryptedFlashError extends EspdeltaError {
         "of encrypted flash and cannot be compared with plaintext images; pass --encrypt to " +
         "write every region whole through the chip's encryption engine (unverified)",
     );
+  }
+}
+
+/**
+ * `--encrypt` on a chip whose flash encryption is off (or that has none):
+ * the engine would store ciphertext that the chip never decrypts at boot,
+ * so the board would not start. Refused before anything is written.
+ */
+export class EncryptionOffError extends EspdeltaError {
+  /** For `chip` (its display name), with its FLASH_CRYPT_CNT when it has flash encryption. */
+  constructor(chip: string, flashCryptCnt?: number) {
+    super(
+      "ENCRYPTION_OFF",
+      flashCryptCnt === undefined
+        ? `--encrypt: the ${chip} has no flash encryption; leave --encrypt out`
+        : `--encrypt: flash encryption is off on this ${chip} (FLASH_CRYPT_CNT ` +
+          `${hex(flashCryptCnt)}): the chip would store ciphertext it never decrypts at boot, ` +
+          "and the board would not start; leave --encrypt out, or enable flash encryption first",
+    );
+  }
+}
+
+/**
+ * Throws {@link EncryptionOffError} unless the device's flash encryption is
+ * on: what `--encrypt` needs before anything is written.
+ */
+export function checkEncryptionOn(dev: Pick<PlanDevice, "chip" | "security">): void {
+  if (dev.chip.encryptionBlock === null || !dev.security) {
+    throw new EncryptionOffError(dev.chip.displayName);
+  }
+  if (!dev.security.flashEncryption) {
+    throw new EncryptionOffError(dev.chip.displayName, dev.security.flashCryptCnt);
   }
 }
 
@@ -68,7 +100,7 @@ export interface PlanOptions {
  */
 function prober(
   dev: PlanDevice,
-  region: FlashRegion,
+  region: Region,
   h: RegionHashes,
   p: CostParams,
   stats: Plan["probe"],
@@ -114,7 +146,7 @@ function rangeFns(h: RegionHashes) {
  */
 export async function planFlash(
   dev: PlanDevice,
-  regions: readonly FlashRegion[],
+  regions: readonly Region[],
   options: PlanOptions,
 ): Promise<Plan> {
   const sorted = validateRegions(regions, dev.chip, options.flashSize);
@@ -126,6 +158,7 @@ export async function planFlash(
   const p = costParams(options.baud ?? 115200, dev.isStub, { ...measured, ...options.cost });
   const sec = dev.security;
   if (sec?.flashEncryption && !options.encrypt) throw new EncryptedFlashError(sec.flashCryptCnt);
+  if (options.encrypt) checkEncryptionOn(dev);
   const canHash = !options.encrypt && (dev.canHash ?? (dev.isStub || dev.chip.rom.md5));
   const stats: Plan["probe"] = { md5Commands: 0, bytesHashed: 0, ms: 0 };
   const regionPlans: RegionPlan[] = [];

@@ -9,10 +9,10 @@ import { Sizes } from "../protocol/opcodes.ts";
 import { type CostParams, writeCost } from "./cost.ts";
 import type { Range } from "./cover.ts";
 import type { RegionHashes } from "./hash.ts";
-import type { FlashRegion, PlanStep, StepReason } from "./types.ts";
+import type { PlanStep, Region, StepReason } from "./types.ts";
 
 /** True for regions whose first sector holds an app image header. */
-export function isApp(r: FlashRegion): boolean {
+export function isApp(r: Region): boolean {
   return r.kind === "app" || (r.kind === undefined && r.data[0] === 0xe9 && r.offset >= 0x10000);
 }
 
@@ -27,7 +27,7 @@ export function isApp(r: FlashRegion): boolean {
  * header sector is written last, once the rest of the app is in place.
  */
 export function regionSteps(
-  region: FlashRegion,
+  region: Region,
   h: RegionHashes,
   ranges: Range[],
   reason: StepReason,

@@ -10,12 +10,6 @@ import type { CostParams } from "./cost.ts";
 
 export type { Region, RegionKind } from "../image/region.ts";
 
-/**
- * One thing to put in flash: the {@link Region} every module shares.
- * @deprecated Use {@link Region}; this name stays for the planner's older imports.
- */
-export type FlashRegion = Region;
-
 /** What the planner and executor need from a device session (a Loader fits). */
 export interface PlanDevice {
   /** The connected chip. */

@@ -33,7 +33,10 @@ const IBSHIFT = 16;
 export class PortError extends EspdeltaError {
   /** errno, when the failure came from libc. */
   readonly errno?: number;
-  /** With a code (PORT_NOT_FOUND, PORT_BUSY, PERMISSION_DENIED, PORT_IO) and a one-line message. */
+  /**
+   * With a code (PORT_NOT_FOUND, PORT_BUSY, PERMISSION_DENIED, NOT_A_PORT,
+   * PORT_IO) and a one-line message.
+   */
   constructor(code: string, message: string, err?: number) {
     super(code, message);
     this.errno = err;
@@ -62,8 +65,28 @@ function openError(sys: PosixSys, path: string, e: number): PortError {
         e,
       );
     default:
+      if (e === 21 /* EISDIR, on Linux and macOS */) return notAPort(path, e);
       return new PortError("PORT_IO", `cannot open ${path}: ${sys.strerror(e)}`, e);
   }
+}
+
+/**
+ * `path` opened but is no terminal (a regular file, a folder, /dev/null):
+ * a wrong `-p`, so a usage error (exit 2), not a device failure.
+ */
+function notAPort(path: string, err?: number): PortError {
+  let what = "a device that takes no serial settings";
+  try {
+    const info = Deno.statSync(path);
+    if (info.isDirectory) what = "a folder";
+    else if (info.isFile) what = "a regular file";
+  } catch { /* keep the general words */ }
+  return new PortError(
+    "NOT_A_PORT",
+    `${path} is not a serial port (it is ${what}); give the board's port, e.g. /dev/ttyUSB0, ` +
+      "or run 'espdelta ports'",
+    err,
+  );
 }
 
 /** Linux: termios2 raw 8N1 at `baud` (any rate: BOTHER). */
@@ -409,7 +432,9 @@ function openFd(
   }
   const err = sys.setRaw(fd, baud);
   if (err) {
+    const e = sys.errno();
     sys.close(fd);
+    if (e === k.ENOTTY) return Promise.reject(notAPort(path, e));
     return Promise.reject(new PortError("PORT_IO", `${path}: ${err}`));
   }
   // No input flush here: bytes that arrived while the port was closed are

@@ -6,6 +6,7 @@
  */
 
 import type { Port, Signals } from "./port.ts";
+import { concat } from "../protocol/bytes.ts";
 import { LOSS_REASONS, PortLostError, socketLoss } from "./lost.ts";
 
 /** Shared input buffering for stream-based ports. */
@@ -64,14 +65,7 @@ export class InputBuffer {
     this.#chunks = [];
     if (parts.length === 0 && this.#lost) throw this.#lost;
     if (parts.length === 0) return new Uint8Array();
-    if (parts.length === 1) return parts[0];
-    const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
-    let at = 0;
-    for (const p of parts) {
-      out.set(p, at);
-      at += p.length;
-    }
-    return out;
+    return parts.length === 1 ? parts[0] : concat(...parts);
   }
 
   #wake(): void {

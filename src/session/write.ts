@@ -30,6 +30,7 @@
 import { type Region, validateRegions } from "../image/region.ts";
 import type { Loader } from "../loader/loader.ts";
 import { VerifyError } from "../plan/execute.ts";
+import { checkEncryptionOn } from "../plan/planner.ts";
 import { md5Hex } from "../plan/hash.ts";
 
 /** What {@link writeRegions} is doing, in order. */
@@ -62,6 +63,11 @@ export interface WriteRegionsOptions {
   eraseAll?: boolean;
   /** Receives each step. */
   onEvent?: (event: WriteEvent) => void;
+  /**
+   * Stops at the next safe point once aborted (before a region, after the
+   * data block in flight, before a check), throwing the signal's reason.
+   */
+  signal?: AbortSignal;
 }
 
 /** What {@link writeRegions} did. */
@@ -74,7 +80,8 @@ export interface WriteRegionsResult {
 
 /**
  * Validates `regions` for the loader's chip and `flashSize`
- * (`validateRegions`), then writes each whole, in offset order, and checks
+ * (`validateRegions`), and with `encrypt` that the chip's flash encryption
+ * is on (`checkEncryptionOn`), then writes each whole, in offset order, and checks
  * it by device MD5. Throws {@link VerifyError} when the device holds other
  * bytes than were sent, and the validation's `RegionError` before anything
  * is written or erased.
@@ -85,17 +92,24 @@ export async function writeRegions(
   options: WriteRegionsOptions = {},
 ): Promise<WriteRegionsResult> {
   const emit = options.onEvent ?? (() => {});
+  const stopHere = () => options.signal?.throwIfAborted();
   const sorted = validateRegions(regions, loader.chip, options.flashSize);
+  if (options.encrypt) checkEncryptionOn(loader);
+  stopHere();
   if (options.eraseAll) {
     emit({ type: "erase-all" });
     await loader.eraseFlash();
   }
   let bytesSent = 0;
   for (const region of sorted) {
+    stopHere();
     emit({ type: "region-start", region });
     const res = await loader.write(region.offset, region.data, {
       compress: options.compress ?? "auto",
-      onProgress: (done, total) => emit({ type: "progress", region, done, total }),
+      onProgress: (done, total) => {
+        emit({ type: "progress", region, done, total });
+        stopHere(); // the block in flight is written: a safe point
+      },
       ...(options.encrypt ? { encrypt: true } : {}),
     });
     bytesSent += res.bytesSent;
@@ -104,6 +118,7 @@ export async function writeRegions(
     if (options.encrypt) {
       verified = "encrypted";
     } else if (loader.canHash) {
+      stopHere();
       const device = await loader.md5(region.offset, region.data.length);
       const local = md5Hex(region.data);
       if (device !== local) throw new VerifyError(region.name, region.offset, local, device);

@@ -44,7 +44,31 @@ Deno.test("write-flash, verify-flash, read-flash, erase-region on socket://", as
       lines[1],
     );
     assertEquals(lines[2], "Hash of data verified.");
-    assertEquals(lines.at(-1), "write-flash: 3 files written");
+    assertEquals(
+      lines.at(-1),
+      "full: bootloader 0x1000 (2 of 2 sectors), partition-table 0x8000 (1 of 1 sector), " +
+        "factory 0x10000 (48 of 48 sectors)",
+    );
+    // Again: the delta path finds every file in flash and writes nothing.
+    device.flash.resetCounters();
+    const again = await espdelta([
+      "-p",
+      url,
+      "write-flash",
+      "0x1000",
+      boot,
+      "0x8000",
+      table,
+      "0x10000",
+      app,
+    ]);
+    assertEquals([again.code, again.stdout.trim().split("\n").slice(1)], [0, [
+      `'${boot}' at 0x00001000 already in flash, skipping write.`,
+      `'${table}' at 0x00008000 already in flash, skipping write.`,
+      `'${app}' at 0x00010000 already in flash, skipping write.`,
+      "verify-skip: 3 regions already on the device (bootloader, partition-table, factory)",
+    ]]);
+    assertEquals(device.flash.touchedSectors(), []);
     const appBytes = await Deno.readFile(app);
     assertEquals(
       md5(device.flash.data.subarray(0x10000, 0x10000 + appBytes.length)),
@@ -85,7 +109,9 @@ Deno.test("chip-id, read-mac, flash-id", async () => {
     const c = await espdelta(["-p", url, "--no-stub", "chip-id"]);
     assertEquals([c.code, c.stdout], [
       0,
-      `Connected to ESP32-C3 on ${url}\nChip type: ESP32-C3\nChip ID: 5\nMAC: 24:0a:c4:aa:bb:cc\n`,
+      `Connected to ESP32-C3 on ${url}\nChip type: ESP32-C3 (revision v0.4)\n` +
+      "Chip ID: none (the ESP32-C3 has no chip ID, only the ESP8266 does; its MAC identifies " +
+      "it)\nMAC: 24:0a:c4:aa:bb:cc\n",
     ]);
     const m = await espdelta(["-p", url, "read-mac", "-q"]);
     assertEquals([m.code, m.stdout], [0, "MAC: 24:0a:c4:aa:bb:cc\n"]);

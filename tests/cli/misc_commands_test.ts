@@ -42,9 +42,13 @@ Deno.test("merge-bin and image-info need no device", async () => {
       "--fill-flash-size",
       "1MB",
     ]);
-    assertEquals([r.code, r.stdout.trim()], [
+    assertEquals([r.code, r.stdout.trim().split("\n"), r.stderr.trim()], [
       0,
-      `Wrote 0x100000 bytes to file ${out}, ready to flash to offset 0x0.`,
+      [
+        "HINT: Consider using --format hex to avoid flashing unused 0xFF padding between input regions.",
+        `Wrote 0x100000 bytes to file '${out}', ready to flash to offset 0x0.`,
+      ],
+      "warning: Deprecated: Option '--fill-flash-size' is deprecated. Use '--pad-to-size' instead.",
     ]);
     const merged = await Deno.readFile(out);
     assertEquals(merged.subarray(0x1000, 0x1000 + 7888), await Deno.readFile(boot));

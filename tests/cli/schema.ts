@@ -32,6 +32,14 @@ export const SCHEMA: Record<string, Record<string, Check>> = {
   board: { port: str, ok: bool, exitCode: num, seconds: num, summary: str },
   summary: { boards: arr, ok: num, failed: num },
   error: { code: str, message: str, exitCode: num },
+  interrupted: {
+    signal: oneOf("SIGINT", "SIGTERM"),
+    message: str,
+    stopped: oneOf("safe-point", "at-once"),
+    sectorsWritten: num,
+    sectors: num,
+    exitCode: oneOf(130),
+  },
 };
 
 /** Parses stdout as JSON Lines and checks every event against the schema. */

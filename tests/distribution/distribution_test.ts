@@ -11,6 +11,7 @@ import { assertEquals, assertOk } from "../assert.ts";
 import { VirtualDevice } from "../../src/emulator/device.ts";
 import { serveTcp } from "../../src/emulator/tcp.ts";
 import { LEGACY_STUB_SOURCE, LICENCE_NOTE, STUB_SOURCE, VERSION } from "../../src/version.ts";
+import { HEADER } from "../../src/cli/esptool.ts";
 
 const ROOT = new URL("../../", import.meta.url).pathname;
 const FW = `${ROOT}testdata/firmware/`;
@@ -172,6 +173,17 @@ Deno.test("one file: the bundle states the licences and runs offline against the
     assertEquals(device.flash.data.subarray(0, bytes.length), bytes);
     // The stub came from the bundle itself: nothing could be downloaded.
     assertEquals(device.mode, "stub");
+    // Named esptool (a symlink: the bundle has no relative imports to break), it is esptool.
+    await Deno.symlink(bundle, `${dir}/esptool`);
+    const e = await freshDeno([
+      "run",
+      "--cached-only",
+      "--quiet",
+      "-A",
+      `${dir}/esptool`,
+      "version",
+    ], dir);
+    assertEquals([e.code, e.stdout], [0, `${HEADER}\n5.3.1\n`], e.stderr);
   } finally {
     await server.close();
     await Deno.remove(dir, { recursive: true });
@@ -189,6 +201,10 @@ Deno.test("compiled binary: built and run where the runtime download works, else
     if (c.code === 0) {
       const v = await runProgram(binary, ["--version"], { env: { NO_COLOR: "1" } });
       assertEquals([v.code, v.stdout], [0, versionText]);
+      // A symlink named esptool: argv[0] says so (the executable's own path would not).
+      await Deno.symlink(binary, `${dir}/esptool`);
+      const e = await runProgram(`${dir}/esptool`, ["version"], { env: { NO_COLOR: "1" } });
+      assertEquals([e.code, e.stdout], [0, `${HEADER}\n5.3.1\n`]);
       assertOk((await Deno.readTextFile(`${dir}/NOTICE.md`)).includes(LICENCE_NOTE));
     } else {
       // No network to dl.deno.land (as on the CI machines): the task says why and what to use.

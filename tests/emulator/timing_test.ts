@@ -1,4 +1,5 @@
-import { assertEquals } from "../assert.ts";
+import { deflateSync } from "node:zlib";
+import { assertEquals, assertOk } from "../assert.ts";
 import { Bench, romBench, stubBench, words } from "./raw.ts";
 import { SimClock, timedLink, uartMs } from "../../src/emulator/timing.ts";
 import { slipEncode } from "../../src/protocol/slip.ts";
@@ -89,5 +90,63 @@ Deno.test("timing: the ROM replies to a data block only after writing it", async
   assertEquals(reply.length, 14);
   const ms = 1 + uartMs(8 + 16 + 0x400 + 2, B) + 0.05 + 4 * 0.4 + uartMs(14, B) + 1;
   assertEquals(round(clock.now() - erasedAt), round(ms));
+  await port.close();
+});
+
+Deno.test("timing: esp-flasher-stub starts erases without waiting; the next block's ack does not wait for them", async () => {
+  const clock = new SimClock();
+  // Dirty flash under the write, so the stub erases (it skips blank sectors).
+  const flash = new Uint8Array(4 << 20).fill(0xff);
+  flash.fill(0x00, 0x10000, 0x30000);
+  const b = stubBench({ chip: "esp32", clock, flash });
+  const { port } = timedLink(b.device, clock);
+  const send = async (packet: Uint8Array) => {
+    const at = clock.now();
+    const framed = slipEncode(packet);
+    await port.write(framed);
+    const reply = await port.read(5000);
+    return { sent: at, at: clock.now(), arrived: at + 1 + uartMs(framed.length, B), reply };
+  };
+  // 128 KiB of one byte: a stream of a few hundred bytes that inflates to four 32 KiB buffers.
+  const image = new Uint8Array(0x20000).fill(0x5a);
+  const stream = new Uint8Array(deflateSync(image, { level: 9 }));
+  const begin = await send(encodeCommand(Op.FLASH_DEFL_BEGIN, words(0x20000, 1, 0x4000, 0x10000)));
+  // BEGIN starts the first 64 KiB block erase and replies at once.
+  const erase0 = begin.arrived + 0.05;
+  assertEquals(round(begin.at), round(erase0 + uartMs(12, B) + 1));
+  await clock.sleep(200); // the first erase is done
+  // Block 0, the zlib header alone: its one decompression round starts the second block erase.
+  const head = stream.subarray(0, 2);
+  const a = await send(
+    encodeCommand(Op.FLASH_DEFL_DATA, encodeDataPayload(0, head), checksum(head)),
+  );
+  const erase1 = a.arrived + 0.05;
+  assertEquals(round(a.at), round(erase1 + uartMs(12, B) + 1));
+  // Block 1 goes at once: the stub takes it (and acknowledges it) while that erase runs...
+  const rest = stream.subarray(2);
+  const d = await send(
+    encodeCommand(Op.FLASH_DEFL_DATA, encodeDataPayload(1, rest), checksum(rest)),
+  );
+  assertOk(d.arrived + 0.05 < erase1 + 150);
+  assertEquals(round(d.at), round(d.arrived + 0.05 + uartMs(12, B) + 1));
+  // ...and its four 32 KiB writes wait for it: 128 page programs each.
+  const done = erase1 + 150 + 4 * 128 * 0.4;
+  const end = await send(encodeCommand(Op.FLASH_DEFL_END, words(1)));
+  assertEquals(round(end.at), round(done + 0.05 + uartMs(12, B) + 1));
+  assertEquals(b.device.flash.data.subarray(0x10000, 0x30000), image);
+  assertEquals([b.device.flash.ops.blockErases, b.device.flash.ops.sectorErases], [2, 0]);
+  await port.close();
+});
+
+Deno.test("timing: ERASE_REGION replies when its erases are done", async () => {
+  const clock = new SimClock();
+  const b = stubBench({ chip: "esp32", clock });
+  const { port } = timedLink(b.device, clock);
+  const framed = slipEncode(encodeCommand(Op.ERASE_REGION, words(0x10000, 0x11000)));
+  await port.write(framed);
+  assertEquals((await port.read(5000)).length, 12);
+  // One block erase, then one sector erase once the flash is idle.
+  const ms = 1 + uartMs(framed.length, B) + 0.05 + 150 + 45 + uartMs(12, B) + 1;
+  assertEquals(round(clock.now()), round(ms));
   await port.close();
 });

@@ -17,7 +17,7 @@ import { connect } from "../../src/loader/loader.ts";
 import type { StubImage } from "../../src/loader/stub.ts";
 import { planFlash } from "../../src/plan/planner.ts";
 import { executePlan } from "../../src/plan/execute.ts";
-import type { FlashRegion, Plan } from "../../src/plan/types.ts";
+import type { Plan, Region } from "../../src/plan/types.ts";
 
 const FLASH = 1 << 20;
 const STUB: StubImage = {
@@ -28,7 +28,7 @@ const STUB: StubImage = {
   dataStart: 0x3ffe_0000,
 };
 
-function layout(seed: number): FlashRegion[] {
+function layout(seed: number): Region[] {
   return [
     { name: "bootloader", offset: 0x1000, data: firmwareLike(0x5000, seed), kind: "bootloader" },
     { name: "factory", offset: 0x10000, data: firmwareLike(0x40000, seed + 1), kind: "app" },
@@ -37,8 +37,8 @@ function layout(seed: number): FlashRegion[] {
 }
 
 /** The new images: a few changed bytes and runs, sometimes a whole new region. */
-function changed(old: FlashRegion[], r: () => number): FlashRegion[] {
-  const next: FlashRegion[] = old.map((x) => ({ ...x, data: x.data.slice() }));
+function changed(old: Region[], r: () => number): Region[] {
+  const next: Region[] = old.map((x) => ({ ...x, data: x.data.slice() }));
   if (r() < 0.15) {
     const i = (r() * next.length) | 0;
     next[i].data = firmwareLike(next[i].data.length, (r() * 1e6) | 0);
@@ -93,7 +93,7 @@ interface Outcome {
 async function run(
   device: VirtualDevice,
   clock: SimClock,
-  regions: FlashRegion[],
+  regions: Region[],
   stub: boolean,
   faults?: FaultOptions,
 ): Promise<Outcome> {
@@ -161,6 +161,9 @@ Deno.test("200 seeded fault trials: a re-run converges and never touches a secto
       assertOk(/run the same command again|failed to connect/.test(first.error), where);
     }
   }
-  // How the 200 faults played out (deterministic: the same every run).
-  assertEquals({ firstRunFailed, recovered }, { firstRunFailed: 34, recovered: 84 });
+  // How the 200 faults played out (deterministic: the same every run; a change to what the
+  // loader sends or to the timing model moves which command a fault hits). With the flash
+  // slowed 57 and 63 times (seeds 34 and 13), one block's wait for an erase started ahead
+  // outlasts even the third attempt's doubled timeout: those first runs fail, re-runs converge.
+  assertEquals({ firstRunFailed, recovered }, { firstRunFailed: 36, recovered: 82 });
 });

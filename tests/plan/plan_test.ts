@@ -8,7 +8,7 @@ import { planFlash, summarizePlan } from "../../src/plan/planner.ts";
 import { executePlan } from "../../src/plan/execute.ts";
 import { RegionError } from "../../src/plan/validate.ts";
 import { costParams, md5Ms } from "../../src/plan/cost.ts";
-import type { FlashRegion } from "../../src/plan/types.ts";
+import type { Region } from "../../src/plan/types.ts";
 import type { ChipName } from "../../src/chips/chips.ts";
 import type { StubImage } from "../../src/loader/stub.ts";
 
@@ -17,7 +17,7 @@ const MiB = 1024 * 1024;
 const SECTOR = 0x1000;
 
 /** ESP32 layout: bootloader, partition table, 1 MiB app; NVS at 0x9000 is not flashed. */
-async function layout(appSeed = 1): Promise<FlashRegion[]> {
+async function layout(appSeed = 1): Promise<Region[]> {
   const app = new Uint8Array(MiB);
   app.set(firmwareLike(MiB, appSeed));
   // A real app header in front, so the app looks like one.
@@ -40,7 +40,7 @@ async function layout(appSeed = 1): Promise<FlashRegion[]> {
 }
 
 /** Flash image holding `regions` plus an NVS area of other data at 0x9000. */
-function flashWith(regions: FlashRegion[], size = 4 * MiB): Uint8Array {
+function flashWith(regions: Region[], size = 4 * MiB): Uint8Array {
   const flash = new Uint8Array(size).fill(0xff);
   for (const r of regions) flash.set(r.data, r.offset);
   flash.set(randomBytes(0x6000, 99), 0x9000);
@@ -204,7 +204,7 @@ Deno.test("bad regions are refused before anything is sent", async () => {
   const regions = await layout();
   const s = await session("esp32", flashWith(regions));
   try {
-    const cases: [FlashRegion[], string, string][] = [
+    const cases: [Region[], string, string][] = [
       [
         [{ name: "app", offset: 0x10010, data: new Uint8Array(4) }],
         "UNALIGNED",

@@ -14,27 +14,34 @@ import type { ChipName } from "../../src/chips/chips.ts";
 import { planFlash } from "../../src/plan/planner.ts";
 import { executePlan } from "../../src/plan/execute.ts";
 import { costParams, md5Ms } from "../../src/plan/cost.ts";
-import type { FlashRegion, Plan } from "../../src/plan/types.ts";
+import type { Plan, Region } from "../../src/plan/types.ts";
 
 const REBUILDS = new URL("../../testdata/rebuilds/", import.meta.url);
 const MiB = 1 << 20;
 const SECTOR = 0x1000;
 
-/** A synthetic RAM program, registered with the virtual device as a legacy flasher stub. */
-const STUB: StubImage = {
-  entry: 0x4009_0000,
-  text: randomBytes(0x2000, 7),
-  textStart: 0x4009_0000,
-  data: randomBytes(0x300, 8),
-  dataStart: 0x3ffe_0000,
-};
+/**
+ * A synthetic RAM program, registered with the virtual device as a legacy
+ * flasher stub, loaded where `chip` has RAM (the loader refuses a stub
+ * outside it).
+ */
+function stubFor(chip: ChipName): StubImage {
+  const [text, data] = chip === "esp32s3" ? [0x4037_8000, 0x3fcb_0000] : [0x4009_0000, 0x3ffe_0000];
+  return {
+    entry: text,
+    text: randomBytes(0x2000, 7),
+    textStart: text,
+    data: randomBytes(0x300, 8),
+    dataStart: data,
+  };
+}
 
 const read = (path: string) => Deno.readFile(new URL(path, REBUILDS));
 
 /** lidar-esp32's real ESP-IDF build folder (app-v5) and the app built before it. */
 async function lidar() {
   const build = "lidar-esp32/build/";
-  const regions: FlashRegion[] = [
+  const regions: Region[] = [
     {
       name: "bootloader",
       offset: 0x1000,
@@ -52,7 +59,7 @@ async function lidar() {
   return { regions, old: await read("lidar-esp32/app-v4.bin") };
 }
 
-async function session(chip: ChipName, regions: FlashRegion[], oldApp: Uint8Array) {
+async function session(chip: ChipName, regions: Region[], oldApp: Uint8Array) {
   const flash = new Uint8Array(4 * MiB).fill(0xff);
   for (const r of regions) flash.set(r.data, r.offset);
   flash.fill(
@@ -65,10 +72,10 @@ async function session(chip: ChipName, regions: FlashRegion[], oldApp: Uint8Arra
     chip,
     flashSize: flash.length,
     flash,
-    knownStubs: [knownStub(STUB, chip, "legacy")],
+    knownStubs: [knownStub(stubFor(chip), chip, "legacy")],
   });
   const port = memoryPort(device);
-  const loader = await connect(port, { stub: STUB });
+  const loader = await connect(port, { stub: stubFor(chip) });
   device.flash.resetCounters();
   const before = device.commandCounts();
   const since = (op: string) => (device.commandCounts()[op] ?? 0) - (before[op] ?? 0);
@@ -134,7 +141,7 @@ Deno.test("lidar v4 -> v5 (158 of 161 sectors differ): planning costs less than 
 Deno.test("meshcore v1 -> v2 (a rebuild without code changes, ESP32-S3): the three sectors that differ, and nothing else", async () => {
   const old = await read("meshcore-esp32s3/app-v1.bin");
   const app = await read("meshcore-esp32s3/app-v2.bin");
-  const regions: FlashRegion[] = [{ name: "factory", offset: 0x10000, data: app, kind: "app" }];
+  const regions: Region[] = [{ name: "factory", offset: 0x10000, data: app, kind: "app" }];
   const s = await session("esp32s3", regions, old);
   try {
     const plan = await planFlash(s.loader, regions, { flashSize: 4 * MiB, baud: 921600 });
@@ -162,7 +169,7 @@ Deno.test("meshcore v1 -> v2 (a rebuild without code changes, ESP32-S3): the thr
  */
 async function interrupted(
   chip: ChipName,
-  regions: FlashRegion[],
+  regions: Region[],
   oldApp: Uint8Array,
   dropAfter: number | undefined,
 ) {
@@ -176,10 +183,10 @@ async function interrupted(
     flashSize: flash.length,
     flash,
     clock,
-    knownStubs: [knownStub(STUB, chip, "legacy")],
+    knownStubs: [knownStub(stubFor(chip), chip, "legacy")],
   });
   const { port, stats } = timedLink(device, clock);
-  const loader = await connect(port, { clock, baud: 921600, stub: STUB });
+  const loader = await connect(port, { clock, baud: 921600, stub: stubFor(chip) });
   const plan = await planFlash(loader, regions, { flashSize: flash.length, baud: 921600 });
   device.flash.resetCounters();
   const sent = stats.bytesToDevice;
