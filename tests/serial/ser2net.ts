@@ -4,6 +4,8 @@
  * @module
  */
 
+import { freePort } from "../free_port.ts";
+
 /** A running ser2net. */
 export interface Ser2net {
   /** rfc2217:// URL of the served tty. */
@@ -14,13 +16,6 @@ export interface Ser2net {
   restart(): Promise<void>;
   /** Stops ser2net and removes its config (again: nothing). */
   stop(): Promise<void>;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** Serves `tty` over RFC 2217 on a free loopback port. */
