@@ -370,16 +370,22 @@ export class Connection {
   }
 
   /**
-   * SYNC until a reply; says who answered. The second SYNC goes with an
-   * extra END ({@link send}'s `reframe`): the first one may have been
-   * swallowed by a receiver left in the middle of a frame.
+   * SYNC until a reply; says who answered. Five SYNCs at most, the first
+   * two given 3 s (a stub may still be busy with a block), the rest 1 s:
+   * plain, plain (the first may simply have been lost), then with an extra END
+   * ({@link send}'s `reframe`: the plain ones were swallowed by a receiver
+   * left in the middle of a frame), plain again, reframed again. A reply
+   * to a reframed SYNC may be a late reply to the plain one before it, the
+   * reframed one having put an in-step receiver out of step, so a plain
+   * SYNC must be answered after it (but for the last).
    */
   async #resync(): Promise<SyncAnswer> {
     const { op, data } = sync();
-    for (let attempt = 0; attempt < 2; attempt++) {
+    const reframed = [false, false, true, false, true];
+    for (let attempt = 0; attempt < reframed.length; attempt++) {
       await this.flush();
-      await this.send(encodeCommand(op, data), attempt === 1);
-      const deadline = this.clock.now() + DEFAULT_TIMEOUT_MS;
+      await this.send(encodeCommand(op, data), reframed[attempt]);
+      const deadline = this.clock.now() + (attempt < 2 ? DEFAULT_TIMEOUT_MS : 1000);
       try {
         while (this.clock.now() < deadline) {
           const frame = await this.#reader.next(deadline - this.clock.now(), "SYNC");
@@ -394,7 +400,9 @@ export class Connection {
             }
           }
           await this.flush();
-          return resp.value === 0 ? "stub" : "rom";
+          const answer = resp.value === 0 ? "stub" : "rom";
+          if (!reframed[attempt] || attempt === reframed.length - 1) return answer;
+          break;
         }
       } catch (e) {
         if (!(e instanceof TimeoutError)) throw e;

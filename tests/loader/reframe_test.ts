@@ -16,6 +16,7 @@ import { SlipDecoder, slipEncode } from "../../src/protocol/slip.ts";
 import { sync } from "../../src/protocol/commands.ts";
 import { Op } from "../../src/protocol/opcodes.ts";
 import { CHIP_DETECT_MAGIC_REG } from "../../src/chips/chips.ts";
+import { SimClock, timedLink } from "../../src/emulator/timing.ts";
 
 const SYNC = (() => {
   const s = sync();
@@ -59,6 +60,31 @@ Deno.test("a stub left mid-frame by a cut link: plain SYNC frames go unheard; co
     assertEquals(trace.filter((l) => l.startsWith("TX SYNC")).length, 3);
     assertEquals(loader.chip.name, "esp32");
     assertEquals(await loader.readReg(CHIP_DETECT_MAGIC_REG), 0x00f01d83);
+  } finally {
+    await port.close();
+  }
+});
+
+Deno.test("a frame cut mid-session: the retried command's recovery reframes its SYNC and the session goes on", async () => {
+  const clock = new SimClock();
+  const device = new VirtualDevice({ chip: "esp32", clock });
+  const { port } = timedLink(device, clock);
+  const trace: string[] = [];
+  try {
+    const loader = await connect(port, {
+      clock,
+      stub: await findStub("esp32"),
+      trace: (l) => trace.push(l),
+    });
+    // Half a data block reaches the stub, as when a bridge dropped the rest.
+    const block = slipEncode(encodeCommand(Op.FLASH_DEFL_DATA, new Uint8Array(1040).fill(0x5a)));
+    await port.write(block.subarray(0, 100));
+    trace.length = 0;
+    const boots = device.boots;
+    assertEquals(await loader.readReg(CHIP_DETECT_MAGIC_REG), 0x00f01d83);
+    assertOk(trace.some((l) => l.startsWith("READ_REG: no reply")), trace.join("\n"));
+    assertOk(!trace.some((l) => l.includes("reconnecting")), trace.join("\n"));
+    assertEquals(device.boots, boots, "no reset was needed");
   } finally {
     await port.close();
   }
