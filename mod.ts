@@ -194,7 +194,7 @@ export { type FaultCounts, FaultModel, type FaultOptions } from "./src/emulator/
 export { memoryPort } from "./src/emulator/memory.ts";
 export { type BridgeOptions, VirtualBridge } from "./src/emulator/bridge.ts";
 export type { FlashOp, FlashTimer } from "./src/emulator/flash_bus.ts";
-export { serveTcp, type TcpServer } from "./src/emulator/tcp.ts";
+export { serveTcp, type TcpOptions, type TcpServer } from "./src/emulator/tcp.ts";
 export { type PtyOptions, type Served, servePty } from "./src/emulator/pty.ts";
 export {
   type Rfc2217Server,

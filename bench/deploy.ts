@@ -3,14 +3,19 @@
  * model on (simulated time: the wire at the baud rate, USB latency, NOR erase
  * and program times, device MD5 rates; see bench/README.md).
  *
- * Two parts:
+ * Parts:
  * - scenarios: a 4 MiB ESP32 with bootloader, partition table, NVS, a 1.5 MiB
  *   app and a 1 MiB data partition; seven synthetic changes, each at 115200,
  *   460800 and 921600 baud, for espdelta's plan, for `--full`, and against
  *   the physical limit;
  * - rebuilds: every consecutive pair of the real successive builds in
  *   testdata/rebuilds (the device holds vN, vN+1 is deployed), at 460800 and
- *   921600 baud, espdelta against `--full` and the whole-write limit.
+ *   921600 baud, espdelta against `--full` and the whole-write limit, and at
+ *   the rate `--baud auto` reaches behind a CP2102N;
+ * - autobaud: what `--baud auto` picks behind each modelled bridge and what
+ *   it costs against fixed rates;
+ * - peers: esptool-js and espdelta side by side on a virtual ESP32 paced in
+ *   real time (wall-clock; bench/peers.ts).
  *
  * Run: `deno task bench` (or `deno run -A bench/deploy.ts`). Writes
  * bench/results/deploy.{json,md,svg}.
@@ -21,6 +26,8 @@ import { deflateSync } from "node:zlib";
 import { VirtualDevice } from "../src/emulator/device.ts";
 import { DEFAULT_TIMING, SimClock, timedLink, type TimingParams } from "../src/emulator/timing.ts";
 import { connect } from "../src/loader/loader.ts";
+import type { BaudChoice } from "../src/loader/link_speed.ts";
+import { bridgeById } from "../src/chips/bridges.ts";
 import { findStub } from "../src/loader/stubs.ts";
 import type { StubImage } from "../src/loader/stub.ts";
 import type { ChipName } from "../src/chips/chips.ts";
@@ -31,6 +38,7 @@ import type { CostParams } from "../src/plan/cost.ts";
 import { writeImage } from "../src/image/app.ts";
 import { parsePartitionCsv, writePartitionTable } from "../src/image/partitions.ts";
 import { firmwareLike } from "../tests/rand.ts";
+import { PEER_BAUD, PEER_BRIDGE, type PeerRow, type PeerScenario, runPeers } from "./peers.ts";
 
 const MiB = 1 << 20;
 const SECTOR = 0x1000;
@@ -193,6 +201,10 @@ interface Run {
   outcome: Outcome;
   /** The planner's own estimate of writing and verifying. */
   estimateMs: number;
+  /** The rate both sides ended at. */
+  baud: number;
+  /** With `auto`: what the loader chose and why. */
+  choice?: BaudChoice;
 }
 
 const stubs = new Map<ChipName, StubImage>();
@@ -206,23 +218,46 @@ async function stubFor(chip: ChipName): Promise<StubImage> {
   return s;
 }
 
+/** A board behind a USB bridge (chips/bridges.ts), and whether the loader is told which. */
+interface BoardLink {
+  /** Bridge id. */
+  bridge: string;
+  /** The loader knows the bridge (from the port's USB ids), or probes blind (socket://, unknown ids). */
+  told: boolean;
+}
+
 async function deploy(
   s: Scenario,
-  baud: number,
+  baud: number | "auto",
   full: boolean,
   timing: Partial<TimingParams> = {},
   cost: Partial<CostParams> = {},
+  link?: BoardLink,
 ): Promise<Run> {
   const chip = s.chip ?? "esp32";
   const clock = new SimClock();
   const flash = flashImage(s.before);
-  const device = new VirtualDevice({ chip, flashSize: FLASH, flash, clock });
+  const device = new VirtualDevice({
+    chip,
+    flashSize: FLASH,
+    flash,
+    clock,
+    ...(link ? { bridge: link.bridge } : {}),
+  });
   const { port, stats } = timedLink(device, clock, timing);
-  const loader = await connect(port, { clock, baud, stub: await stubFor(chip) });
+  const facts = link?.told ? { bridge: bridgeById(link.bridge) } : {};
+  const loader = await connect(port, {
+    clock,
+    baud,
+    stub: await stubFor(chip),
+    ...(baud === "auto" ? { link: facts } : {}),
+  });
   const connectMs = clock.now();
+  const choice = loader.baudChoice;
+  const wire = choice?.wireBaud ?? port.baud;
   device.flash.resetCounters();
   const commandsBefore = device.commandCounts();
-  const plan = await planFlash(loader, s.after, { flashSize: FLASH, baud, full, cost });
+  const plan = await planFlash(loader, s.after, { flashSize: FLASH, baud: wire, full, cost });
   const planned = clock.now();
   let written = planned;
   await executePlan(loader, plan, s.after, {
@@ -243,6 +278,7 @@ async function deploy(
       `${s.name} at ${baud}${full ? " --full" : ""}: ${wrong.map((r) => r.name)} not on the device`,
     );
   }
+
   const counts = device.commandCounts();
   const since = (op: string) => (counts[op] ?? 0) - (commandsBefore[op] ?? 0);
   return {
@@ -262,6 +298,8 @@ async function deploy(
     sectorsWritten: plan.regions.reduce((n, r) => n + r.writeSectors, 0),
     outcome: plan.outcome,
     estimateMs: plan.estimate.ms,
+    baud: port.baud,
+    ...(choice ? { choice } : {}),
   };
 }
 
@@ -407,13 +445,15 @@ for (const s of scenarios().filter((x) => /no-op|one changed|app-only/.test(x.na
 }
 
 /**
- * Hook for issue 16, item 3 (the baud rate espdelta picks by itself): a run
- * at the baud the loader chooses. It does not exist yet, so every pair
- * reports `null` in the `ownBaud` column; the work that adds automatic baud
- * selection replaces this function and fills the column.
+ * The board espdelta picks its own rate on (issue 16, item 3): behind a
+ * Silicon Labs CP2102N (3 Mbaud), the bridge of Espressif's DevKitC V4,
+ * known from the port's USB ids; the ESP32's and ESP32-S3's UARTs stop at
+ * 2.5 Mbaud, so the ladder tops out at 2 Mbaud.
  */
-function ownBaudRun(_s: Scenario): Promise<Run | null> {
-  return Promise.resolve(null);
+const OWN_BOARD: BoardLink = { bridge: "cp2102n", told: true };
+
+function ownBaudRun(s: Scenario): Promise<Run> {
+  return deploy(s, "auto", false, {}, {}, OWN_BOARD);
 }
 
 /** One rebuild pair at one baud. */
@@ -426,8 +466,8 @@ interface RebuildRow {
   appSectors: number;
   espdelta: Run;
   full: Run;
-  /** Issue 16 item 3's column: espdelta at the baud it picks itself; null until that exists. */
-  ownBaud: Run | null;
+  /** Issue 16 item 3's column: espdelta at the baud it picks itself on {@link OWN_BOARD}. */
+  ownBaud: Run;
   /** The whole-write limit of the app (item 5). */
   limitMs: number;
   /** One device MD5 of the whole app. */
@@ -435,8 +475,10 @@ interface RebuildRow {
 }
 
 const rebuild: RebuildRow[] = [];
-for (const s of await rebuildPairs()) {
+const pairs = await rebuildPairs();
+for (const s of pairs) {
   const app = s.after[0].data;
+  const own = await ownBaudRun(s);
   for (const baud of REBUILD_BAUDS) {
     const espdelta = await deploy(s, baud, false);
     const full = await deploy(s, baud, true);
@@ -449,7 +491,7 @@ for (const s of await rebuildPairs()) {
       appSectors: Math.ceil(app.length / SECTOR),
       espdelta,
       full,
-      ownBaud: await ownBaudRun(s),
+      ownBaud: own,
       limitMs: wholeWriteLimitMs(s.after, baud),
       appMd5Ms: md5CommandMs(app.length, baud),
     });
@@ -457,6 +499,85 @@ for (const s of await rebuildPairs()) {
       `${s.name} @ ${baud}: ${sec(after(espdelta))} s, --full ${sec(after(full))} s`,
     );
   }
+}
+
+/**
+ * What `--baud auto` picks per bridge model and what it costs against fixed
+ * rates: the lidar rebuild pair v4 -> v5 (the ESP32-S3 pair for the
+ * USB-Serial/JTAG) deployed at `auto`, at 460800 (espdelta's old default)
+ * and at 921600, on a virtual board behind each bridge. *told*: the loader
+ * knows the bridge from the port's USB ids; else (socket://, unknown ids) it
+ * probes from the chip's top rate and steps down on errors.
+ */
+const AUTOBAUD_BOARDS: (BoardLink & { pair: string })[] = [
+  { bridge: "cp2102", told: true, pair: "lidar-esp32 v4->v5" },
+  { bridge: "cp2102", told: false, pair: "lidar-esp32 v4->v5" },
+  { bridge: "cp2102n", told: true, pair: "lidar-esp32 v4->v5" },
+  { bridge: "ch340", told: true, pair: "lidar-esp32 v4->v5" },
+  { bridge: "ch9102", told: true, pair: "lidar-esp32 v4->v5" },
+  { bridge: "ft232r", told: true, pair: "lidar-esp32 v4->v5" },
+  { bridge: "usb-serial-jtag", told: true, pair: "meshcore-esp32s3 v4->v5" },
+];
+
+interface AutobaudRow {
+  bridge: string;
+  told: boolean;
+  pair: string;
+  /** The rate chosen, why, and what was tried. */
+  choice: BaudChoice;
+  auto: Run;
+  at460800: Run;
+  at921600: Run;
+}
+const autobaud: AutobaudRow[] = [];
+for (const b of AUTOBAUD_BOARDS) {
+  const s = pairs.find((p) => p.name === b.pair)!;
+  const auto = await deploy(s, "auto", false, {}, {}, b);
+  autobaud.push({
+    ...b,
+    choice: auto.choice!,
+    auto,
+    at460800: await deploy(s, 460800, false, {}, {}, b),
+    at921600: await deploy(s, 921600, false, {}, {}, b),
+  });
+  console.error(`autobaud ${b.bridge}${b.told ? "" : " (blind)"}: ${auto.choice!.baud}`);
+}
+
+/**
+ * The peer part (bench/peers.ts): the lidar build (bootloader, partition
+ * table, app) on a board paced in real time; cold (blank flash), no-op
+ * (v4 again), and the rebuild pair v4 -> v5. The simulated run of espdelta
+ * on the same board sits beside it, to show the pacing keeps to the model.
+ */
+async function peerScenarios(): Promise<PeerScenario[]> {
+  const dir = new URL("../testdata/rebuilds/lidar-esp32/", import.meta.url);
+  const boot = await Deno.readFile(new URL("build/bootloader/bootloader.bin", dir));
+  const table = await Deno.readFile(new URL("build/partition_table/partition-table.bin", dir));
+  const v4 = await Deno.readFile(new URL("app-v4.bin", dir));
+  const v5 = await Deno.readFile(new URL("app-v5.bin", dir));
+  const regions = (app: Uint8Array): Region[] => [
+    { name: "bootloader", offset: 0x1000, data: boot, kind: "bootloader" },
+    { name: "partition-table", offset: 0x8000, data: table, kind: "partition-table" },
+    { name: "factory", offset: 0x10000, data: app, kind: "app" },
+  ];
+  return [
+    { name: "cold (blank flash)", before: "blank", after: regions(v4) },
+    { name: "no-op redeploy", before: regions(v4), after: regions(v4) },
+    { name: "rebuild lidar v4->v5", before: regions(v4), after: regions(v5) },
+  ];
+}
+const peerList = await peerScenarios();
+const peerRows = await runPeers(peerList);
+const peers = {
+  board: `ESP32 behind a ${PEER_BRIDGE}, paced in real time (emulate --timing)`,
+  baud: PEER_BAUD,
+  esptoolJs: "npm:esptool-js@0.7.0",
+  rows: [] as (PeerRow & { espdeltaSimulated: number })[],
+};
+for (const [i, r] of peerRows.entries()) {
+  const board = { bridge: PEER_BRIDGE, told: true };
+  const simulated = await deploy(peerList[i], PEER_BAUD, false, {}, {}, board);
+  peers.rows.push({ ...r, espdeltaSimulated: Math.round(simulated.ms) / 1000 });
 }
 
 function sec(ms: number) {
@@ -476,7 +597,7 @@ const md: string[] = [
   "# Deploy benchmark",
   "",
   "Virtual ESP32, 4 MiB flash, timing model on (bench/README.md); simulated seconds. Whole runs",
-  "include connecting (reset, sync, stub upload at 115200, baud change); *after connect* excludes it.",
+  "include connecting (reset, sync, baud raised, stub upload, attach); *after connect* excludes it.",
   "Every run ends with the device holding the images (checked byte for byte).",
   "",
   "| scenario | baud | changed sectors | espdelta s | after connect s | --full after connect s | physical limit s | whole-write limit s | device MD5s / bytes hashed | wire bytes espdelta / full | round trips espdelta / full | sectors erased espdelta / full |",
@@ -587,7 +708,8 @@ md.push(
   "holds app-vN at 0x10000, app-vN+1 is deployed. Times after connecting. *limit* is the",
   "whole-write limit of the app. The target is espdelta's time at most `--full`'s plus one",
   "device MD5 of the app: the column after the ratio sets the two side by side. *own baud* is",
-  "espdelta at the baud it picks itself: not there yet (issue 16, item 3), so it stays empty.",
+  "espdelta with `--baud auto` on a board behind a CP2102N (the rate it reached in brackets),",
+  "connect included in neither.",
   "",
   "| pair | baud | changed sectors | espdelta s | --full s | limit s | espdelta / --full | espdelta - --full s / one app MD5 s | own baud s | device MD5s | bytes hashed / app | sectors written | write commands espdelta / full | block erases espdelta / full | sector erases espdelta / full |",
   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
@@ -600,11 +722,24 @@ for (const r of rebuild) {
       (after(r.espdelta) / after(r.full)).toFixed(2)
     } | ${((after(r.espdelta) - after(r.full)) / 1000).toFixed(3)} / ${
       (r.appMd5Ms / 1000).toFixed(3)
-    } | ${r.ownBaud ? sec(after(r.ownBaud)) : "-"} | ${r.espdelta.md5Commands} | ${
+    } | ${sec(after(r.ownBaud))} (${r.ownBaud.baud}) | ${r.espdelta.md5Commands} | ${
       (r.espdelta.bytesHashed / r.appBytes).toFixed(2)
     } | ${r.espdelta.sectorsWritten} | ${r.espdelta.writeCommands} / ${r.full.writeCommands} | ${r.espdelta.blockErases} / ${r.full.blockErases} | ${r.espdelta.sectorEraseCommands} / ${r.full.sectorEraseCommands} |`,
   );
 }
+const ownBaud = (() => {
+  const rs = rebuild.filter((r) => r.baud === 921600);
+  const toFull = rs.map((r) => after(r.ownBaud) / after(r.full));
+  return {
+    board: OWN_BOARD.bridge,
+    bauds: [...new Set(rs.map((r) => r.ownBaud.baud))],
+    ownToFullAt921600: {
+      median: median(toFull),
+      best: Math.min(...toFull),
+      worst: Math.max(...toFull),
+    },
+  };
+})();
 const summary = REBUILD_BAUDS.map((baud) => {
   const rs = rebuild.filter((r) => r.baud === baud);
   const toFull = rs.map((r) => after(r.espdelta) / after(r.full));
@@ -636,6 +771,56 @@ md.push(
 
 md.push(
   "",
+  `With \`--baud auto\` behind a CP2102N (${ownBaud.bauds.join(", ")} baud), espdelta takes ${
+    ownBaud.ownToFullAt921600.median.toFixed(2)
+  }x the time of \`--full\` at 921600 on the median pair (best ${
+    ownBaud.ownToFullAt921600.best.toFixed(2)
+  }, worst ${ownBaud.ownToFullAt921600.worst.toFixed(2)}), after connecting.`,
+  "",
+  "## --baud auto per bridge",
+  "",
+  "The rebuild pair deployed with `--baud auto` on a virtual board behind each bridge (errors",
+  "above its top rate: each byte 1 % likely to arrive with a bit wrong; USB-Serial/JTAG ignores",
+  "the baud rate), against fixed rates on the same board. *told*: the bridge is known from the",
+  "port's USB ids; *blind*: not (socket://, unknown ids): the probe starts at the chip's top rate",
+  "and steps down on errors. Connect includes the stub upload and the link check.",
+  "",
+  "| bridge | pair | chose | tried | connect s auto / 460800 | after connect s auto / 460800 / 921600 | whole run auto / 460800 |",
+  "|---|---|---|---|---|---|---|",
+  ...autobaud.map((a) =>
+    `| ${a.bridge}${a.told ? "" : " (blind)"} | ${a.pair} | ${
+      a.choice.wireBaud === a.choice.baud
+        ? a.choice.baud
+        : `any (USB: ${a.choice.wireBaud / 1e6} Mbit/s)`
+    } | ${a.choice.tried.map((t) => `${t.baud}${t.ok ? "" : " x"}`).join(", ") || "-"} | ${
+      sec(a.auto.connectMs)
+    } / ${sec(a.at460800.connectMs)} | ${sec(after(a.auto))} / ${sec(after(a.at460800))} / ${
+      sec(after(a.at921600))
+    } | ${(a.auto.ms / a.at460800.ms).toFixed(2)} |`
+  ),
+);
+
+md.push(
+  "",
+  "## Side by side with esptool-js (wall-clock)",
+  "",
+  `esptool-js 0.7.0 (npm) and espdelta on the same virtual ESP32 behind a ${PEER_BRIDGE},`,
+  "served on TCP and paced in real time by the timing model (`espdelta emulate --timing`), the",
+  `lidar build's bootloader, partition table and app, both at ${PEER_BAUD} baud with their stubs,`,
+  "compressed writes and an MD5 check; a fresh board per run. Wall-clock seconds from opening",
+  "the port to the end; *simulated* is espdelta's run on the simulated-time link, for comparison.",
+  "",
+  "| scenario | esptool-js s | espdelta s | esptool-js / espdelta | espdelta simulated s |",
+  "|---|---|---|---|---|",
+  ...peers.rows.map((r) =>
+    `| ${r.scenario} | ${r.esptoolJs.toFixed(2)} | ${r.espdelta.toFixed(2)} | ${
+      r.ratio.toFixed(2)
+    } | ${r.espdeltaSimulated.toFixed(2)} |`
+  ),
+);
+
+md.push(
+  "",
   "## FTDI bridge (16 ms latency timer), 921600 baud",
   "",
   "The loader times its register commands and the planner uses that latency (about 17 ms here)",
@@ -656,7 +841,30 @@ await Deno.mkdir(results, { recursive: true });
 await Deno.writeTextFile(
   new URL("deploy.json", results),
   JSON.stringify(
-    { timing: DEFAULT_TIMING, rows, ratios, ftdi, rebuild: { pairs: rebuild, summary } },
+    {
+      timing: DEFAULT_TIMING,
+      rows,
+      ratios,
+      ftdi,
+      rebuild: { pairs: rebuild, summary, ownBaud },
+      autobaud: autobaud.map((a) => ({
+        bridge: a.bridge,
+        told: a.told,
+        pair: a.pair,
+        baud: a.choice.baud,
+        wireBaud: a.choice.wireBaud,
+        reason: a.choice.reason,
+        tried: a.choice.tried,
+        connectMs: { auto: a.auto.connectMs, at460800: a.at460800.connectMs },
+        afterConnectMs: {
+          auto: after(a.auto),
+          at460800: after(a.at460800),
+          at921600: after(a.at921600),
+        },
+        wholeRunMs: { auto: a.auto.ms, at460800: a.at460800.ms, at921600: a.at921600.ms },
+      })),
+      peers,
+    },
     null,
     2,
   ) +

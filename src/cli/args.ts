@@ -45,6 +45,21 @@ export function parseBaud(text: string): number {
   return v;
 }
 
+/**
+ * Parses espdelta's `-b`: a baud rate, or `auto` (the fastest rate the chip
+ * and its USB bridge carry, checked; src/loader/link_speed.ts).
+ */
+export function parseBaudOrAuto(text: string): number | "auto" {
+  if (text.trim().toLowerCase() === "auto") return "auto";
+  try {
+    return parseBaud(text);
+  } catch {
+    throw new UsageError(
+      `invalid baud rate '${text}': use auto, or a number such as 115200 or 921600`,
+    );
+  }
+}
+
 /** Parses a chip name, accepting `auto`. */
 export function parseChip(text: string): ChipName | "auto" {
   if (text.toLowerCase() === "auto") return "auto";

@@ -8,7 +8,7 @@
  */
 
 import type { Command } from "./deps.ts";
-import { parseBaud, parseChip, parseCount, UsageError } from "./args.ts";
+import { parseBaudOrAuto, parseChip, parseCount, UsageError } from "./args.ts";
 import type { EspdeltaError } from "../protocol/errors.ts";
 
 /** Keys espdelta.json may set, with their global option names. */
@@ -73,7 +73,7 @@ function parseDefault(key: Key, value: unknown, from: string): unknown {
       case "port":
         return Array.isArray(value) ? value.map(text) : [text(value)];
       case "baud":
-        return parseBaud(text(value));
+        return parseBaudOrAuto(text(value));
       case "chip":
         parseChip(text(value));
         return text(value);

@@ -13,6 +13,7 @@ import { serveTcp } from "../emulator/tcp.ts";
 import { serveRfc2217 } from "../emulator/rfc2217_server.ts";
 import { servePty } from "../emulator/pty.ts";
 import { FlashFile, FlashFileError } from "../emulator/flash_file.ts";
+import { BRIDGE_IDS } from "../emulator/bridge.ts";
 import { parseChip, parseSize, UsageError } from "./args.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
@@ -53,6 +54,17 @@ export function register(program: Program, out: () => Output): void {
       "keep the flash in FILE (created erased if missing), every erase and write written " +
         "through at once, and per-sector erase/write counts in FILE.counters.json",
     )
+    .option(
+      "--timing",
+      "with --tcp or --pty: pace the device in real time by the timing model (the wire at the " +
+        "baud rate, USB latency, flash erase and program times), so any flasher can be timed " +
+        "against it in wall-clock time",
+    )
+    .option(
+      "--bridge <name>",
+      `the board's USB bridge: ${BRIDGE_IDS.join(", ")}; above its top rate bytes arrive ` +
+        "with bits wrong; usb-serial-jtag ignores the baud rate (default: an ideal link)",
+    )
     .option("--seed <n>", "seed for the device's MAC", "1")
     .option(
       "--revision <vX.Y>",
@@ -69,6 +81,7 @@ export function register(program: Program, out: () => Output): void {
         "  espdelta --chip esp32c3 emulate --rfc2217 127.0.0.1:4000\n" +
         "  espdelta -p rfc2217://127.0.0.1:4000 flash build/\n" +
         "  espdelta --chip esp32c3 emulate --pty --revision v0.3\n" +
+        "  espdelta --chip esp32 emulate --tcp 127.0.0.1:5555 --timing --bridge cp2102\n" +
         "\nThe virtual chip boots what its flash holds: the ROM's messages, ESP-IDF's bootloader\n" +
         "and app logs, then 'I (<ms>) main: heartbeat <n>' every second. An app whose project\n" +
         "name or version contains 'espdelta-panic' panics and reboots (a reset loop).",
@@ -96,6 +109,24 @@ export function register(program: Program, out: () => Output): void {
       }
       const usbChips = ["esp32s3", "esp32c3", "esp32c5", "esp32c6", "esp32h2", "esp32p4"];
       if (opts.usbSerialJtag && !usbChips.includes(chip)) {
+        throw new UsageError(
+          `${CHIPS[chip].displayName} has no USB-Serial/JTAG port; use --chip ${
+            usbChips.join(", ")
+          }`,
+        );
+      }
+      if (opts.timing && opts.rfc2217) {
+        throw new UsageError(
+          "--timing works with --tcp or --pty (an RFC 2217 port is not paced); drop one of them",
+        );
+      }
+      if (opts.bridge !== undefined && !BRIDGE_IDS.includes(opts.bridge.toLowerCase())) {
+        throw new UsageError(
+          `unknown bridge '${opts.bridge}': use one of ${BRIDGE_IDS.join(", ")}`,
+        );
+      }
+      const bridge = opts.bridge?.toLowerCase();
+      if (bridge === "usb-serial-jtag" && !usbChips.includes(chip)) {
         throw new UsageError(
           `${CHIPS[chip].displayName} has no USB-Serial/JTAG port; use --chip ${
             usbChips.join(", ")
@@ -140,13 +171,20 @@ export function register(program: Program, out: () => Output): void {
           // A board on an RFC 2217 port is powered with its BOOT button released.
           bootMode: opts.rfc2217 ? "flash" : "download",
           usbSerialJtag: opts.usbSerialJtag ?? false,
+          ...(bridge ? { bridge } : {}),
           onLog: (line) => o.info(`device: ${line}`),
         });
       } catch (e) {
         if (e instanceof RevisionError) throw new UsageError(e.message);
+        // A bridge the board model does not carry (the ESP32-S2's USB-OTG).
+        if (e instanceof RangeError && bridge) {
+          throw new UsageError(`--bridge ${bridge}: ${e.message}; use another bridge`);
+        }
         throw e;
       }
       flashFile?.attach(device.flash);
+      const extras = (bridge ? `, behind a ${device.bridge!.info.name}` : "") +
+        (opts.timing ? ", paced in real time by the timing model" : "");
       let close: () => Promise<void>;
       if (opts.rfc2217) {
         const m = /^(.*):(\d+)$/.exec(opts.rfc2217);
@@ -173,21 +211,44 @@ export function register(program: Program, out: () => Output): void {
         }
         const server = await listening(
           opts.tcp,
-          () => serveTcp(device, { hostname: m[1], port: Number(m[2]) }),
+          () =>
+            serveTcp(device, {
+              hostname: m[1],
+              port: Number(m[2]),
+              ...(opts.timing ? { timing: {} } : {}),
+            }),
         );
         close = server.close;
         o.result(
           `${CHIPS[chip].displayName} with ${flashSize / 1024 / 1024} MB flash on ` +
-            `socket://${server.hostname}:${server.port}`,
-          { chip, flashSize, port: `socket://${server.hostname}:${server.port}` },
+            `socket://${server.hostname}:${server.port}${extras}`,
+          {
+            chip,
+            flashSize,
+            port: `socket://${server.hostname}:${server.port}`,
+            timing: opts.timing ?? false,
+            ...(bridge ? { bridge } : {}),
+          },
         );
       } else {
-        const served = await servePty(device, { link: opts.link });
+        const served = await servePty(device, {
+          link: opts.link,
+          ...(opts.timing ? { timing: {} } : {}),
+        });
         close = served.close;
         const where = served.link ? `${served.link} (${served.path})` : served.path;
         o.result(
-          `${CHIPS[chip].displayName} with ${flashSize / 1024 / 1024} MB flash on ${where}`,
-          { chip, flashSize, port: served.link ?? served.path, tty: served.path },
+          `${CHIPS[chip].displayName} with ${
+            flashSize / 1024 / 1024
+          } MB flash on ${where}${extras}`,
+          {
+            chip,
+            flashSize,
+            port: served.link ?? served.path,
+            tty: served.path,
+            timing: opts.timing ?? false,
+            ...(bridge ? { bridge } : {}),
+          },
         );
       }
       await new Promise<void>((resolve) => {

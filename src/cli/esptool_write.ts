@@ -14,7 +14,7 @@ import { hex } from "../protocol/bytes.ts";
 import { flashSizeBytes } from "../image/targets.ts";
 import { Option } from "./deps.ts";
 import { UsageError } from "./args.ts";
-import { DEFAULT_BAUD, withSession } from "./session.ts";
+import { withSession } from "./session.ts";
 import { loadArgs } from "./inputs.ts";
 import type { Program } from "./options.ts";
 import type { Output } from "./output.ts";
@@ -132,7 +132,7 @@ export function register(program: Program, out: () => Output): void {
       // Every file is read and checked before the port is opened.
       const loaded = await loadArgs(args, g.chip, settings);
       const order = new Map(loaded.regions.map((r) => [r.offset, args.indexOf(r.file ?? "")]));
-      await withSession(g, o, async ({ loader, chip, flashSize: detected }) => {
+      await withSession(g, o, async ({ loader, chip, flashSize: detected, wireBaud }) => {
         o.info("Configuring flash size...");
         if (opts.flashSize === "detect") {
           o.info(`Auto-detected flash size: ${detected / 1048576}MB`);
@@ -162,7 +162,7 @@ export function register(program: Program, out: () => Output): void {
         };
         const result = await writeFlash(loader, regions, {
           flashSize,
-          baud: g.baud ?? DEFAULT_BAUD,
+          baud: wireBaud,
           full: opts.full,
           eraseAll: opts.eraseAll,
           encrypt: opts.encrypt,

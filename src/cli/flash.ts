@@ -18,7 +18,7 @@ import { BoardsFailedError, exitCodeFor } from "./exit.ts";
 import { EspdeltaError } from "../protocol/errors.ts";
 import type { GlobalOptions, Program } from "./options.ts";
 import type { Output } from "./output.ts";
-import { DEFAULT_BAUD, namedPorts, type Session, withSession } from "./session.ts";
+import { namedPorts, type Session, withSession } from "./session.ts";
 import type { Plan } from "../plan/types.ts";
 import type { Region } from "../image/region.ts";
 import { formatPlan } from "./plan_format.ts";
@@ -44,7 +44,7 @@ export function register(program: Program, out: () => Output): void {
       const o = out();
       const loaded = await loadArgs(inputs, g.chip, opts);
       await withSession(g, o, async (session) => {
-        const { plan } = await planSession(g, o, session, loaded, opts);
+        const { plan } = await planSession(o, session, loaded, opts);
         if (o.json) o.event("plan", { plan });
         else for (const line of formatPlan(plan)) o.info(line);
         o.result(summarizePlan(plan), { outcome: plan.outcome });
@@ -88,9 +88,8 @@ type FlashOptions = FlashSettingOptions & { full?: boolean; encrypt?: boolean; f
 
 /** The inputs for the connected chip, planned on the session's device. */
 async function planSession(
-  g: GlobalOptions,
   o: Output,
-  { loader, chip, flashSize }: Session,
+  { loader, chip, flashSize, wireBaud }: Session,
   loaded: LoadedInputs,
   opts: FlashOptions,
 ): Promise<{ plan: Plan; regions: Region[] }> {
@@ -100,7 +99,7 @@ async function planSession(
   });
   const plan = await planFlash(loader, regions, {
     flashSize,
-    baud: g.baud ?? DEFAULT_BAUD,
+    baud: wireBaud,
     full: opts.full,
     encrypt: opts.encrypt,
   });
@@ -143,7 +142,7 @@ async function flashBoard(
     const { loader, chip, port } = session;
     board.port = port.path;
     board.chip = chip.displayName;
-    const { plan, regions } = await planSession(g, o, session, loaded, opts);
+    const { plan, regions } = await planSession(o, session, loaded, opts);
     o.event("plan", { plan });
     if (o.traceOn) { for (const line of formatPlan(plan)) o.trace(line); }
     const writeStarted = performance.now();

@@ -60,7 +60,10 @@ export async function main(args: string[], personality?: Personality): Promise<n
   try {
     personality ??= detectPersonality(startFacts());
   } catch (e) {
-    new Output().error((e as Error).message, "USAGE", ExitCode.USAGE);
+    // The output is non-blocking (sink.ts): let the line out before the exit.
+    const o = new Output();
+    o.error((e as Error).message, "USAGE", ExitCode.USAGE);
+    await o.flush();
     return ExitCode.USAGE;
   }
   if (personality === "esptool") return await esptoolMain(args);

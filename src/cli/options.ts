@@ -6,7 +6,7 @@
  */
 
 import { Command, Option } from "./deps.ts";
-import { parseBaud, parseChip, UsageError } from "./args.ts";
+import { parseBaud, parseBaudOrAuto, parseChip, UsageError } from "./args.ts";
 import { LICENCE_NOTE, VERSION } from "../version.ts";
 import type { Output } from "./output.ts";
 
@@ -40,8 +40,11 @@ export function createProgram(personality: "espdelta" | "esptool" = "espdelta") 
   const prefix = esptool ? "ESPTOOL" : "ESPDELTA";
   const baud = new Option(
     "-b, --baud <rate>",
-    `baud rate after connecting (default: ${prefix}_BAUD, else ${esptool ? 115200 : 460800})`,
-  ).argParser(parseBaud);
+    esptool
+      ? "baud rate after connecting (default: ESPTOOL_BAUD, else 115200)"
+      : "baud rate after connecting, or auto: the fastest the chip and its USB bridge carry, " +
+        "checked, remembered per port (default: ESPDELTA_BAUD, else auto)",
+  ).argParser(esptool ? parseBaud : parseBaudOrAuto);
   env(baud, "BAUD");
   if (esptool) baud.default(115200);
   return new Command()
@@ -70,7 +73,7 @@ export function createProgram(personality: "espdelta" | "esptool" = "espdelta") 
     )
     .addOption(new Option("--sys-root <dir>", "sysfs tree for port discovery").hideHelp())
     .addOption(new Option("--dev-root <dir>", "device folder for port discovery").hideHelp())
-    .addOption(baud as Option<"-b, --baud <rate>", undefined, undefined, number>)
+    .addOption(baud as Option<"-b, --baud <rate>", undefined, undefined, number | "auto">)
     .addOption(
       env(
         new Option("-c, --chip <chip>", `target chip, or auto (default: ${prefix}_CHIP, else auto)`)

@@ -16,6 +16,9 @@ import {
   pickPort,
   type PortInfo,
 } from "../serial/list.ts";
+import { bridgeForUsb } from "../chips/bridges.ts";
+import type { LinkFacts } from "../loader/link_speed.ts";
+import { baudCacheFile, portKey, readBaudCache, rememberBaud } from "./baud_cache.ts";
 import { parseResetSequence } from "../serial/reset.ts";
 import type { Port } from "../serial/port.ts";
 import {
@@ -29,9 +32,6 @@ import type { Output } from "./output.ts";
 import { loadStub } from "./stub.ts";
 import { afterResetLines, connectedLines } from "./esptool_text.ts";
 
-/** Baud used after connecting when none is given. */
-export const DEFAULT_BAUD = 460800;
-
 /** An open session. */
 export interface Session {
   /** The port. */
@@ -42,6 +42,11 @@ export interface Session {
   chip: ChipInfo;
   /** Flash size: detected, or 4 MB when detection fails. */
   flashSize: number;
+  /**
+   * Bits per second on the wire, for planning: the baud rate, or the USB
+   * rate where the port ignores the baud rate (Espressif's USB-Serial/JTAG).
+   */
+  wireBaud: number;
   /** Closes; resets as --after says when `ok`. */
   close(ok?: boolean): Promise<void>;
 }
@@ -96,6 +101,16 @@ async function singlePort(g: GlobalOptions, out: Output): Promise<string> {
   );
 }
 
+/** The discovered port that `path` is (directly, or through a symbolic link). */
+async function portInfo(path: string, ports: readonly PortInfo[]): Promise<PortInfo | undefined> {
+  const direct = ports.find((p) => p.path === path);
+  if (direct || ports.length === 0) return direct;
+  const real = (p: string) => Deno.realPath(p).catch(() => p);
+  const target = await real(path);
+  for (const p of ports) if (await real(p.path) === target) return p;
+  return undefined;
+}
+
 /** Connects to the device on `path`, and says so. */
 export async function openSession(
   g: GlobalOptions,
@@ -107,17 +122,49 @@ export async function openSession(
   const reset = g.resetSequence ? parseResetSequence(g.resetSequence) : g.before;
   const stub = g.stub === false ? false : await loadStub(g, out);
   const log = { trace: (line: string) => out.trace(line), warn: (line: string) => out.warn(line) };
+  const baud = g.baud ?? "auto";
+  // Port discovery: the bridge for --baud auto, Espressif's USB-Serial/JTAG for the reset.
+  const local = path.startsWith("/dev/") || (g.devRoot !== undefined && path.startsWith(g.devRoot));
+  const ports = local
+    ? await listPorts({ sysRoot: g.sysRoot, devRoot: g.devRoot }).catch(() => [])
+    : [];
+  const info = await portInfo(path, ports);
+  const cacheFile = baud === "auto" ? baudCacheFile(Deno.env.toObject()) : undefined;
+  const key = portKey(path, info);
+  let link: LinkFacts | undefined;
+  if (baud === "auto") {
+    const bridge = bridgeForUsb(info?.vid, info?.pid, info?.product);
+    const remembered = cacheFile
+      ? (await readBaudCache(cacheFile, log.trace))[key]?.baud
+      : undefined;
+    link = { ...(bridge ? { bridge } : {}), ...(remembered ? { remembered } : {}) };
+    log.trace(
+      `baud auto on ${key}: bridge ${
+        bridge ? `${bridge.name} (top ${bridge.maxBaud})` : "unknown"
+      }, ${remembered ? `${remembered} remembered in ${cacheFile}` : "no rate remembered"}`,
+    );
+  }
   const session = await connectSession(path, {
     ...(chipArg === "auto" ? {} : { chip: chipArg }),
     reset,
     stub,
-    baud: g.baud ?? DEFAULT_BAUD,
+    baud,
+    ...(link ? { link } : {}),
     attempts: g.connectAttempts,
     after: g.after,
     log,
+    ports: () => Promise.resolve(ports),
     ...(g.trace ? { trace: log.trace } : {}),
   });
   const { loader, port, chip } = session;
+  const choice = loader.baudChoice;
+  const remember = async () => {
+    const now = loader.baudChoice;
+    if (cacheFile && now && !link?.bridge?.ignoresBaud) {
+      await rememberBaud(cacheFile, key, now.baud, Date.now(), log.trace);
+    }
+  };
+  if (choice?.baud !== link?.remembered) await remember();
   if (out.style === "esptool") {
     const sdm = loader.security?.secureDownload ?? false;
     const mac = sdm || out.quiet ? undefined : formatMac(await loader.readMac());
@@ -131,6 +178,17 @@ export async function openSession(
     chip: chip.name,
     stub: loader.isStub,
     baud: port.baud,
+    ...(choice
+      ? {
+        baudAuto: {
+          reason: choice.reason,
+          tried: choice.tried,
+          wireBaud: choice.wireBaud,
+          ...(link?.bridge ? { bridge: link.bridge.id } : {}),
+          ...(link?.remembered ? { remembered: link.remembered } : {}),
+        },
+      }
+      : {}),
     reset: session.reset,
     ...(loader.revision !== undefined ? { revision: formatChipRevision(loader.revision) } : {}),
     ...(loader.security ? { security: loader.security } : {}),
@@ -153,7 +211,20 @@ export async function openSession(
       throw e;
     }
   }
-  return { port, loader, chip, flashSize, close: session.close };
+  return {
+    port,
+    loader,
+    chip,
+    flashSize,
+    get wireBaud() {
+      return loader.baudChoice?.wireBaud ?? port.baud;
+    },
+    close: async (ok?: boolean) => {
+      // A write that stepped the rate down: the next run starts at the rate that held.
+      if (loader.baudChoice && loader.baudChoice.baud !== choice?.baud) await remember();
+      await session.close(ok);
+    },
+  };
 }
 
 /**

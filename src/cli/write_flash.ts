@@ -18,7 +18,6 @@ import {
   writeFlash,
   type WriteFlashProgress,
 } from "../session/write_flash.ts";
-import { DEFAULT_BAUD } from "./session.ts";
 
 /** Registers the command. */
 export function register(program: Program, out: () => Output): void {
@@ -56,7 +55,7 @@ export function register(program: Program, out: () => Output): void {
       if (opts.skipFlashed || opts.diffWith || opts.trustFlashContent) {
         o.info(`note: ${SUBSUMED_NOTE}`);
       }
-      await withSession(g, o, async ({ loader, chip, flashSize, port }) => {
+      await withSession(g, o, async ({ loader, chip, flashSize, port, wireBaud }) => {
         let regions;
         if (opts.force) {
           const forced = regionsForWrite(loaded, chip.name, flashSize, true);
@@ -92,7 +91,7 @@ export function register(program: Program, out: () => Output): void {
         const result = await o.interrupt.writing(() =>
           writeFlash(loader, regions, {
             flashSize,
-            baud: g.baud ?? DEFAULT_BAUD,
+            baud: wireBaud,
             full: opts.full,
             eraseAll: opts.eraseAll,
             encrypt: opts.encrypt,

@@ -32,6 +32,9 @@ import { EspdeltaError } from "../protocol/errors.ts";
 import { openPtyPair } from "../serial/pty.ts";
 import type { Port } from "../serial/port.ts";
 import type { VirtualDevice } from "./device.ts";
+import { realClock } from "../clock.ts";
+import { PacedLink } from "./paced.ts";
+import type { TimingParams } from "./timing_model.ts";
 
 /** A device served on a port until close(). */
 export interface Served {
@@ -53,13 +56,17 @@ export function servePort(
   device: VirtualDevice,
   port: Port,
   beforeReceive?: (bytes: Uint8Array) => Promise<void>,
+  timing?: Partial<TimingParams>,
 ): { close(): Promise<void> } {
   let stopped = false;
   let writing = Promise.resolve();
-  device.onTransmit((bytes) => {
+  const send = (bytes: Uint8Array) => {
     const copy = bytes.slice();
     writing = writing.then(() => port.write(copy)).catch(() => {});
-  });
+  };
+  // Paced: the device's bytes reach the port when the timing model says (paced.ts).
+  const paced = timing ? new PacedLink(device, realClock, send, timing) : undefined;
+  if (!paced) device.onTransmit(send);
   const pump = (async () => {
     while (!stopped) {
       let bytes: Uint8Array;
@@ -71,13 +78,17 @@ export function servePort(
       }
       if (stopped) break;
       await beforeReceive?.(bytes);
-      if (bytes.length > 0) device.receive(bytes);
+      if (bytes.length > 0) {
+        if (paced) paced.receive(bytes);
+        else device.receive(bytes);
+      }
     }
   })();
   return {
     close: async () => {
       stopped = true;
       await pump;
+      paced?.close();
       await writing;
       device.onTransmit(() => {});
       device.dispose();
@@ -94,6 +105,8 @@ export interface PtyOptions {
    * Removed on close.
    */
   link?: string;
+  /** Pace the device in real time by the timing model, with these parameters (paced.ts). */
+  timing?: Partial<TimingParams>;
 }
 
 /** Points the symbolic link `link` at `target`; refuses to replace anything but a link. */
@@ -125,7 +138,7 @@ export async function servePty(device: VirtualDevice, options: PtyOptions = {}):
     armed = false;
     // A flasher's reset sequence, had the port carried it: only a chip outside its loaders notices.
     if (device.mode === "app") device.pulseEn("download");
-  });
+  }, options.timing);
   if (options.link) {
     try {
       await replaceLink(options.link, pair.slavePath);

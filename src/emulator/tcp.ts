@@ -4,11 +4,31 @@
  * a serial port held by another program would refuse it. Each accepted
  * connection power-cycles the chip into download mode (flash kept), like a
  * board whose USB bridge resets it when the port opens. A raw socket has no
- * baud rate, so bytes pass whatever CHANGE_BAUDRATE said.
+ * baud rate, so bytes pass whatever CHANGE_BAUDRATE said. With `timing`,
+ * the device's replies are paced in real time by the timing model
+ * (paced.ts), at the rate CHANGE_BAUDRATE set.
  * @module
  */
 
+import { realClock, type TimerClock } from "../clock.ts";
 import type { VirtualDevice } from "./device.ts";
+import { PacedLink } from "./paced.ts";
+import type { TimingParams } from "./timing_model.ts";
+
+/** Options of {@link serveTcp}. */
+export interface TcpOptions {
+  /** Address to listen on. */
+  hostname: string;
+  /** Port; 0 picks a free one. */
+  port: number;
+  /**
+   * Pace the device in real time by the timing model (paced.ts), with these
+   * parameters over the defaults. Default: off (bytes pass at once).
+   */
+  timing?: Partial<TimingParams>;
+  /** The device's clock, for the pacing (default: the real one). */
+  clock?: TimerClock;
+}
 
 /** A running server. */
 export interface TcpServer {
@@ -23,7 +43,7 @@ export interface TcpServer {
 /** Listens on `hostname:port` (port 0 picks a free one). */
 export function serveTcp(
   device: VirtualDevice,
-  options: { hostname: string; port: number },
+  options: TcpOptions,
 ): Promise<TcpServer> {
   const listener = Deno.listen({ hostname: options.hostname, port: options.port });
   let client: Deno.Conn | undefined;
@@ -33,13 +53,17 @@ export function serveTcp(
   const serve = async (conn: Deno.Conn) => {
     client = conn;
     let writing = Promise.resolve();
-    device.onTransmit((bytes) => {
+    const send = (bytes: Uint8Array) => {
       const copy = bytes.slice();
       writing = writing.then(async () => {
         let off = 0;
         while (off < copy.length) off += await conn.write(copy.subarray(off));
       }).catch(() => {});
-    });
+    };
+    const paced = options.timing
+      ? new PacedLink(device, options.clock ?? realClock, send, options.timing)
+      : undefined;
+    if (!paced) device.onTransmit(send);
     device.powerCycle("download");
     const buf = new Uint8Array(65536);
     try {
@@ -47,11 +71,13 @@ export function serveTcp(
         const n = await conn.read(buf);
         if (n === null) break;
         // Baud is meaningless on a socket: keep the device's idea of it in step.
-        device.receive(buf.subarray(0, n));
+        if (paced) paced.receive(buf.slice(0, n));
+        else device.receive(buf.subarray(0, n));
       }
     } catch {
       // Connection reset or closed by close(): end of this client.
     } finally {
+      paced?.close();
       await writing;
       device.onTransmit(() => {});
       device.dispose();

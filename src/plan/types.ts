@@ -5,7 +5,6 @@
  */
 
 import type { ChipInfo, ChipName } from "../chips/chips.ts";
-import type { Region } from "../image/region.ts";
 import type { CostParams } from "./cost.ts";
 
 export type { Region, RegionKind } from "../image/region.ts";

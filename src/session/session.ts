@@ -29,6 +29,7 @@ import {
   type ConnectOptions,
   type Loader,
 } from "../loader/loader.ts";
+import type { LinkFacts } from "../loader/link_speed.ts";
 import { isUsbJtagSerial, listPorts, type PortInfo } from "../serial/list.ts";
 import { openPort } from "../serial/open.ts";
 import type { Port } from "../serial/port.ts";
@@ -50,8 +51,13 @@ export interface SessionOptions {
   reset?: BeforeReset | readonly ResetStep[];
   /** The flasher stub, as {@link connect} takes it. Default: none (the ROM loader). */
   stub?: ConnectOptions["stub"];
-  /** Baud rate after connecting; only raised. Default: stay at 115200. */
-  baud?: number;
+  /**
+   * Baud rate after connecting; only raised. `auto`: the fastest the chip and
+   * bridge carry, checked (the loader's link_speed.ts). Default: stay at 115200.
+   */
+  baud?: number | "auto";
+  /** What is known about the link, for `baud: "auto"`: its bridge, the rate that worked before. */
+  link?: LinkFacts;
   /** Reset-and-sync attempts (default 7). */
   attempts?: number;
   /** Reset after the session when it ends well (default `hard-reset`). */
@@ -127,6 +133,7 @@ export async function openSession(path: string, options: SessionOptions = {}): P
       ...(options.attempts !== undefined ? { attempts: options.attempts } : {}),
       ...(options.stub !== undefined ? { stub: options.stub } : {}),
       ...(options.baud !== undefined ? { baud: options.baud } : {}),
+      ...(options.link ? { link: options.link } : {}),
       ...(options.trace ? { trace: options.trace } : {}),
     });
   } catch (e) {

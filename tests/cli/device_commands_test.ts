@@ -154,7 +154,7 @@ Deno.test("bad input: one-line errors, exit code 2, device untouched", async () 
       ],
       [
         ["-p", url, "--baud", "fast", "chip-id"],
-        "error: invalid baud rate 'fast': use a number such as 115200 or 921600",
+        "error: invalid baud rate 'fast': use auto, or a number such as 115200 or 921600",
       ],
       [["--bogus", "chip-id"], "error: unknown option '--bogus'"],
       [

@@ -110,3 +110,72 @@ Deno.test("emulate: a revision or stub kind it cannot take is a one-line usage e
   const help = await espdelta(["emulate", "--help"]);
   assertOk(help.stdout.includes("--revision <vX.Y>"), help.stdout);
 });
+
+Deno.test("emulate --timing --bridge: replies paced in real time by the timing model; bad combinations are one-line errors", async () => {
+  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = (l.addr as Deno.NetAddr).port;
+  l.close();
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "-A", "--quiet", CLI, "--chip", "esp32", "emulate", "--tcp", `127.0.0.1:${port}`]
+      .concat(["--timing", "--bridge", "ch340"]),
+    env: { NO_COLOR: "1" },
+    stdout: "piped",
+    stderr: "null",
+  }).spawn();
+  const reader = child.stdout.getReader();
+  try {
+    let out = "";
+    while (!out.includes("\n")) out += new TextDecoder().decode((await reader.read()).value);
+    assertEquals(
+      out.trim(),
+      `ESP32 with 4 MB flash on socket://127.0.0.1:${port}, behind a WCH CH340, ` +
+        "paced in real time by the timing model",
+    );
+    // 32 KiB read with the ROM loader at 115200: the reply alone takes 10 bits a byte on the
+    // wire, 2.84 s, and cannot arrive sooner.
+    const started = performance.now();
+    const r = await espdelta([
+      "-p",
+      `socket://127.0.0.1:${port}`,
+      "-b",
+      "115200",
+      "--no-stub",
+      "read-flash",
+      "0",
+      "0x8000",
+      `/dev/null`,
+    ]);
+    const seconds = (performance.now() - started) / 1000;
+    assertEquals(r.code, 0, r.stderr);
+    assertOk(seconds >= 0x8000 * 10 / 115200, `took ${seconds} s`);
+  } finally {
+    child.kill("SIGTERM");
+    await child.status;
+    reader.releaseLock();
+    await child.stdout.cancel().catch(() => {});
+  }
+  const cases: [string[], string][] = [
+    [
+      ["--chip", "esp32", "emulate", "--rfc2217", "127.0.0.1:0", "--timing"],
+      "error: --timing works with --tcp or --pty (an RFC 2217 port is not paced); drop one of them\n",
+    ],
+    [
+      ["--chip", "esp32", "emulate", "--pty", "--bridge", "pl2303"],
+      "error: unknown bridge 'pl2303': use one of cp2102n, cp2104, cp2102, cp2105, cp2108, " +
+      "ch340, ch341, ch343, ch9102, ft232r, ft2232h, ft2232, ft4232h, ft232h, ft-x, " +
+      "usb-serial-jtag, usb-otg\n",
+    ],
+    [
+      ["--chip", "esp32", "emulate", "--pty", "--bridge", "usb-serial-jtag"],
+      "error: ESP32 has no USB-Serial/JTAG port; use --chip esp32s3, esp32c3, esp32c5, esp32c6, esp32h2, esp32p4\n",
+    ],
+    [
+      ["--chip", "esp32s2", "emulate", "--pty", "--bridge", "usb-otg"],
+      "error: --bridge usb-otg: the Espressif USB-OTG CDC (ESP32-S2) is not modelled; use another bridge\n",
+    ],
+  ];
+  for (const [args, stderr] of cases) {
+    const r = await espdelta(args);
+    assertEquals([r.code, r.stderr, r.stdout], [2, stderr, ""], args.join(" "));
+  }
+});

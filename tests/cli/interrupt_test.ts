@@ -104,7 +104,7 @@ async function readEvents(
 
 Deno.test("SIGINT mid-flash stops after the block in flight: one line, an interrupted event, exit 130; the re-run resumes", async () => {
   await withBoard(100_000, async ({ device, url, file, img }) => {
-    const child = spawn(["-p", url, "--json", "flash", hexOffset(), file]);
+    const child = spawn(["-b", "460800", "-p", url, "--json", "flash", hexOffset(), file]);
     let signalled = false;
     const stdout = await readEvents(child.stdout, (e) => {
       if (!signalled && e.type === "progress" && (e.done as number) > 0) {
@@ -135,7 +135,7 @@ Deno.test("SIGINT mid-flash stops after the block in flight: one line, an interr
     assertOk(inRegion(device.flash.touchedSectors()), `${device.flash.touchedSectors()}`);
 
     device.flash.resetCounters();
-    const again = spawn(["-p", url, "flash", hexOffset(), file]);
+    const again = spawn(["-b", "460800", "-p", url, "flash", hexOffset(), file]);
     const [st, out] = await Promise.all([again.status, new Response(again.stdout).text()]);
     assertEquals(st.code, 0, await new Response(again.stderr).text());
     assertEquals(sectorsHeld(device, img), SECTORS);
@@ -146,7 +146,7 @@ Deno.test("SIGINT mid-flash stops after the block in flight: one line, an interr
 
 Deno.test("SIGTERM mid-write-flash: the same safe-point stop, worded for write-flash", async () => {
   await withBoard(100_000, async ({ device, url, file, img }) => {
-    const child = spawn(["-p", url, "--json", "write-flash", hexOffset(), file]);
+    const child = spawn(["-b", "460800", "-p", url, "--json", "write-flash", hexOffset(), file]);
     let signalled = false;
     const stdout = await readEvents(child.stdout, (e) => {
       if (!signalled && e.type === "progress" && (e.done as number) > 0) {
@@ -226,7 +226,7 @@ Deno.test("Ctrl-C on a terminal: the progress bar's cursor and line wrap come ba
 
 Deno.test("a second Ctrl-C stops at once, mid-block", async () => {
   await withBoard(100_000, async ({ url, file, pause }) => {
-    const child = spawn(["-p", url, "--json", "flash", hexOffset(), file]);
+    const child = spawn(["-b", "460800", "-p", url, "--json", "flash", hexOffset(), file]);
     let signalled = false;
     const stdout = await readEvents(child.stdout, (e) => {
       if (!signalled && e.type === "progress" && (e.done as number) > 0) {
@@ -253,7 +253,7 @@ Deno.test("a second Ctrl-C stops at once, mid-block", async () => {
 
 Deno.test("Ctrl-C before anything is written stops at once and says so", async () => {
   await withBoard(100_000, async ({ url, file, pause, device }) => {
-    const child = spawn(["-p", url, "--json", "flash", hexOffset(), file]);
+    const child = spawn(["-b", "460800", "-p", url, "--json", "flash", hexOffset(), file]);
     let signalled = false;
     const stdout = await readEvents(child.stdout, (e) => {
       if (!signalled && e.type === "connected") {
@@ -273,7 +273,7 @@ Deno.test("Ctrl-C before anything is written stops at once and says so", async (
 
 Deno.test("a closed stdout (| head -3) stops the output, not the flash: exit 0, image written", async () => {
   await withBoard(200_000, async ({ device, url, file, img }) => {
-    const child = spawn(["-p", url, "--json", "flash", hexOffset(), file]);
+    const child = spawn(["-b", "460800", "-p", url, "--json", "flash", hexOffset(), file]);
     const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
     let text = "";
     while (text.split("\n").length <= 3) text += (await reader.read()).value ?? "";
@@ -299,7 +299,17 @@ Deno.test("a full stderr pipe (a reader that stopped reading) stops the output, 
   await Deno.writeFile(`${dir}/big.bin`, big);
   try {
     const url = `socket://127.0.0.1:${server.port}`;
-    const child = spawn(["-p", url, "--trace", "--no-stub", "flash", "0x100000", `${dir}/big.bin`]);
+    const child = spawn([
+      "-b",
+      "460800",
+      "-p",
+      url,
+      "--trace",
+      "--no-stub",
+      "flash",
+      "0x100000",
+      `${dir}/big.bin`,
+    ]);
     const [status, stdout] = await Promise.all([child.status, new Response(child.stdout).text()]);
     const stderr = await new Response(child.stderr).text();
     assertEquals(status.code, 0);

@@ -61,7 +61,7 @@ Deno.test("values from ESPDELTA_* and espdelta.json name where they came from", 
   const baud = await espdelta(["chip-id"], { ESPDELTA_BAUD: "fast" });
   assertEquals([baud.code, baud.stderr], [
     2,
-    "error: ESPDELTA_BAUD: invalid baud rate 'fast': use a number such as 115200 or 921600\n",
+    "error: ESPDELTA_BAUD: invalid baud rate 'fast': use auto, or a number such as 115200 or 921600\n",
   ]);
   const port = await espdelta(["chip-id"], { ESPDELTA_PORT: "/dev/ttyESPDELTA9" });
   assertEquals([port.code, port.stderr], [

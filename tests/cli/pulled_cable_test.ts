@@ -20,11 +20,11 @@ Deno.test("a pulled cable mid-write: one clear line, exit 1; the re-run converge
   try {
     // How many bytes connecting and planning take, so the cut lands in the write.
     const counter = device.injectFaults({});
-    assertEquals((await espdelta(["-p", url, "plan", "0x10000", app])).code, 0);
+    assertEquals((await espdelta(["-b", "460800", "-p", url, "plan", "0x10000", app])).code, 0);
     const before = counter.hostBytes;
 
     device.injectFaults({ dropAfterBytes: before + 30_000 });
-    const cut = await espdelta(["-p", url, "flash", "0x10000", app]);
+    const cut = await espdelta(["-b", "460800", "-p", url, "flash", "0x10000", app]);
     assertEquals(cut.code, 1);
     const lines = cut.stderr.trim().split("\n");
     assertEquals(lines.length, 1, cut.stderr);
@@ -41,7 +41,7 @@ Deno.test("a pulled cable mid-write: one clear line, exit 1; the re-run converge
 
     device.faults.heal();
     device.flash.resetCounters();
-    const again = await espdelta(["-p", url, "flash", "0x10000", app]);
+    const again = await espdelta(["-b", "460800", "-p", url, "flash", "0x10000", app]);
     assertEquals(again.code, 0, again.stderr);
     assertEquals(device.flash.data.subarray(0x10000, 0x10000 + image.length), image);
     // Only app sectors were touched, and fewer than a full write.

@@ -33,14 +33,24 @@ export async function runProgram(
   };
 }
 
-/** Runs `espdelta ...args` with NO_COLOR and a clean ESPDELTA_* environment. */
+/**
+ * One cache folder for the runs of this test process (the rates --baud auto
+ * remembers), so tests never write into the user's ~/.cache.
+ */
+let testCache: string | undefined;
+
+/**
+ * Runs `espdelta ...args` with NO_COLOR, a clean ESPDELTA_* environment and
+ * a cache folder of the test process's own (unless `env` names one).
+ */
 export function espdelta(
   args: string[],
   env: Record<string, string> = {},
   cwd?: string,
 ): Promise<Run> {
+  testCache ??= Deno.makeTempDirSync({ prefix: "espdelta-test-cache-" });
   return runProgram(Deno.execPath(), ["run", "-A", "--quiet", CLI, ...args], {
-    env: { NO_COLOR: "1", ...env },
+    env: { NO_COLOR: "1", XDG_CACHE_HOME: testCache, ...env },
     cwd,
   });
 }

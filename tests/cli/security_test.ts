@@ -27,7 +27,15 @@ for (const chip of ["esp32", "esp32c3"] as const) {
     const boot = `${FW}bootloader_${chip}.bin`;
     const at = chip === "esp32" ? 0x1000 : 0x0;
     try {
-      const refused = await espdelta(["-p", s.url, "flash", `0x${at.toString(16)}`, boot]);
+      const refused = await espdelta([
+        "-b",
+        "460800",
+        "-p",
+        s.url,
+        "flash",
+        `0x${at.toString(16)}`,
+        boot,
+      ]);
       assertEquals(refused.code, 2);
       assertEquals(
         refused.stderr,
@@ -45,6 +53,8 @@ for (const chip of ["esp32", "esp32c3"] as const) {
       const r = await espdelta([
         "--trace",
         "--json",
+        "-b",
+        "460800",
         "-p",
         s.url,
         "flash",
@@ -86,7 +96,7 @@ Deno.test("Secure Download Mode: ROM only, plain uncompressed writes, no MD5, no
   const s = await serve(device);
   const boot = `${FW}bootloader_esp32s3.bin`;
   try {
-    const r = await espdelta(["-p", s.url, "flash", "0x0", boot]);
+    const r = await espdelta(["-b", "460800", "-p", s.url, "flash", "0x0", boot]);
     assertEquals(r.code, 0, r.stderr);
     assertEquals(r.stdout.split("\n").slice(0, 2), [
       `Connected to ESP32-S3 on ${s.url}`,
@@ -112,7 +122,16 @@ Deno.test("write-flash --encrypt writes ciphertext and says it cannot verify it"
   const s = await serve(device);
   const boot = `${FW}bootloader_esp32c6.bin`;
   try {
-    const r = await espdelta(["-p", s.url, "write-flash", "--encrypt", "0x0", boot]);
+    const r = await espdelta([
+      "-b",
+      "460800",
+      "-p",
+      s.url,
+      "write-flash",
+      "--encrypt",
+      "0x0",
+      boot,
+    ]);
     assertEquals(r.code, 0, r.stderr);
     assertOk(
       r.stdout.includes("Encrypted data cannot be verified by MD5 (the device hashes ciphertext)."),
