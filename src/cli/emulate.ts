@@ -40,8 +40,9 @@ export function register(program: Program, out: () => Output): void {
     )
     .option(
       "--pty",
-      "create a pseudo-terminal and print its path; a client opening it resets the chip into " +
-        "download mode, as a flasher's reset sequence does on a board",
+      "create a pseudo-terminal and print its path; a board with auto-reset: a flasher's first " +
+        "frame finds a chip that was running its app reset into download mode, a monitor sees " +
+        "the app, a flasher stub left running stays",
     )
     .option(
       "--link <path>",

@@ -141,9 +141,13 @@ export class UnsupportedError extends EspdeltaError {
   }
 }
 
-/** One SYNC; resolves with the reply values (8 expected). */
-export async function sync(conn: Connection): Promise<number[]> {
-  const first = await conn.command(syncCommand(), { timeoutMs: SYNC_TIMEOUT_MS });
+/**
+ * One SYNC; resolves with the reply values (8 expected). With `reframe`, an
+ * extra END goes first ({@link Connection.send}), for a loader whose
+ * receiver may be out of step with our framing.
+ */
+export async function sync(conn: Connection, reframe = false): Promise<number[]> {
+  const first = await conn.command(syncCommand(), { timeoutMs: SYNC_TIMEOUT_MS, reframe });
   const values = [first.value];
   // The ROM answers a SYNC eight times; collect the rest so they do not linger.
   for (let i = 0; i < 7; i++) {
@@ -389,7 +393,10 @@ async function resetAndSync(conn: Connection, options: ConnectOptions): Promise<
     await conn.flush();
     for (let tries = 0; tries < 5; tries++) {
       try {
-        const synced = await sync(conn);
+        // Every other try after the first reframes: a chip the reset did not reach (a pty,
+        // ser2net in front of one, --before no-reset) may hold a stub whose receiver a cut
+        // frame left out of step; a chip just reset is in step, and answers the first.
+        const synced = await sync(conn, tries % 2 === 0 && tries > 0);
         options.onReset?.(s.name);
         return synced;
       } catch (e) {

@@ -60,6 +60,11 @@ export interface CommandOptions {
   timeoutMs?: number;
   /** Safe to repeat: recover and try again after a lost, garbled or failed reply. */
   retry?: boolean;
+  /**
+   * Send an extra END first ({@link Connection.send}'s `reframe`): for a
+   * SYNC to a loader whose framing may be out of step with ours.
+   */
+  reframe?: boolean;
 }
 
 /** Attempts of an operation that recovery can repeat safely (a command, a whole write). */
@@ -136,9 +141,25 @@ export class Connection {
     return this.#recovering;
   }
 
-  /** Sends one packet in a SLIP frame (a command, or READ_FLASH's acknowledgement). */
-  async send(packet: Uint8Array): Promise<void> {
-    await this.port.write(slipEncode(packet));
+  /**
+   * Sends one packet in a SLIP frame (a command, or READ_FLASH's
+   * acknowledgement). With `reframe`, an extra END goes first. A loader's
+   * SLIP receiver (the ROM's, both stubs') ends a frame at any END and
+   * ignores bytes outside frames, and an END right after an END ends an
+   * empty frame: so after a frame cut in the middle (a link that died, a
+   * reply given up on mid-block), the next frame's leading END closes the
+   * cut one, its body falls outside any frame, and its trailing END opens
+   * one; from then on every frame we send is out of step by one END and
+   * the loader hears nothing. One frame sent plainly, then one sent with
+   * the extra END, gets through from any state the receiver can be in.
+   */
+  async send(packet: Uint8Array, reframe = false): Promise<void> {
+    const framed = slipEncode(packet);
+    if (!reframe) return await this.port.write(framed);
+    const out = new Uint8Array(framed.length + 1);
+    out[0] = 0xc0;
+    out.set(framed, 1);
+    await this.port.write(out);
   }
 
   /** The next frame, or a TimeoutError naming `what` after `timeoutMs`. */
@@ -180,7 +201,7 @@ export class Connection {
       try {
         this.trace?.(`TX ${opName(req.op)} ${req.data.length}B ${toHex(packet.subarray(0, 40))}`);
         const sent = this.clock.now();
-        await this.send(packet);
+        await this.send(packet, options.reframe && attempt === 1);
         const r = await this.reply(req.op, timeoutMs * 2 ** (attempt - 1), req.replyData);
         if (LATENCY_PROBES.has(req.op)) {
           this.#sampleLatency(sent, packet.length + 16 + r.data.length);
@@ -348,13 +369,23 @@ export class Connection {
     return e instanceof PortLostError ? this.lost(what, e) : e;
   }
 
-  /** SYNC until a reply; says who answered. */
+  /**
+   * SYNC until a reply; says who answered. Five SYNCs at most, the first
+   * two given 3 s (a stub may still be busy with a block), the rest 1 s:
+   * plain, plain (the first may simply have been lost), then with an extra END
+   * ({@link send}'s `reframe`: the plain ones were swallowed by a receiver
+   * left in the middle of a frame), plain again, reframed again. A reply
+   * to a reframed SYNC may be a late reply to the plain one before it, the
+   * reframed one having put an in-step receiver out of step, so a plain
+   * SYNC must be answered after it (but for the last).
+   */
   async #resync(): Promise<SyncAnswer> {
     const { op, data } = sync();
-    for (let attempt = 0; attempt < 2; attempt++) {
+    const reframed = [false, false, true, false, true];
+    for (let attempt = 0; attempt < reframed.length; attempt++) {
       await this.flush();
-      await this.send(encodeCommand(op, data));
-      const deadline = this.clock.now() + DEFAULT_TIMEOUT_MS;
+      await this.send(encodeCommand(op, data), reframed[attempt]);
+      const deadline = this.clock.now() + (attempt < 2 ? DEFAULT_TIMEOUT_MS : 1000);
       try {
         while (this.clock.now() < deadline) {
           const frame = await this.#reader.next(deadline - this.clock.now(), "SYNC");
@@ -369,7 +400,9 @@ export class Connection {
             }
           }
           await this.flush();
-          return resp.value === 0 ? "stub" : "rom";
+          const answer = resp.value === 0 ? "stub" : "rom";
+          if (!reframed[attempt] || attempt === reframed.length - 1) return answer;
+          break;
         }
       } catch (e) {
         if (!(e instanceof TimeoutError)) throw e;

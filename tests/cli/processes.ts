@@ -8,13 +8,7 @@
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 
-/** A free TCP port on the loopback. */
-export function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
-}
+export { freePort } from "../free_port.ts";
 
 /** Collects a stream's text; lets a test wait for a line. */
 class Lines {

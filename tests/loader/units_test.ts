@@ -173,8 +173,9 @@ Deno.test("a device that stays silent: three attempts, then the link is lost", a
     () => conn.command(readReg(0), { retry: true, timeoutMs: 10 }),
     LinkLostError,
   );
-  // Each recovery sends SYNC twice and waits 3 s for each; the attempts wait 10, 20, 40 ms.
-  assertEquals([answers, conn.recoveries, clock.now()], [["none", "none"], 2, 12070]);
+  // Each recovery sends SYNC five times (plain, plain, reframed, plain, reframed) and waits
+  // 3, 3, 1, 1 and 1 s; the attempts wait 10, 20, 40 ms.
+  assertEquals([answers, conn.recoveries, clock.now()], [["none", "none"], 2, 18070]);
   assertEquals(
     e.message,
     "lost the device on answering during READ_REG after 3 attempts (no reply to READ_REG " +

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { freePort } from "../free_port.ts";
+
 /** A running ser2net. */
 export interface Ser2net {
   /** rfc2217:// URL of the served tty. */
@@ -12,15 +14,8 @@ export interface Ser2net {
   kill(): Promise<void>;
   /** Starts ser2net again on the same port and tty (after kill), once it listens. */
   restart(): Promise<void>;
-  /** Stops ser2net and removes its config. */
+  /** Stops ser2net and removes its config (again: nothing). */
   stop(): Promise<void>;
-}
-
-function freePort(): number {
-  const l = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const port = (l.addr as Deno.NetAddr).port;
-  l.close();
-  return port;
 }
 
 /** Serves `tty` over RFC 2217 on a free loopback port. */
@@ -76,7 +71,7 @@ export async function startSer2net(tty: string): Promise<Ser2net> {
         proc.kill("SIGTERM");
       } catch { /* gone */ }
       await proc.status;
-      await Deno.remove(dir, { recursive: true });
+      await Deno.remove(dir, { recursive: true }).catch(() => {});
     },
   };
 }
