@@ -13,6 +13,7 @@ import { toHex } from "../protocol/bytes.ts";
 import { type CommandRequest, readReg, sync, writeReg } from "../protocol/commands.ts";
 import {
   DeviceError,
+  EspdeltaError,
   LinkLostError,
   linkLostMessage,
   ProtocolError,
@@ -305,7 +306,15 @@ export class Connection {
     );
     const started = this.clock.now();
     let last: unknown = e;
-    while (this.clock.now() - started < window) {
+    // A server that took the connection back but was slow to set the line up
+    // (RFC 2217 negotiation after a restart) may use up the window in that one
+    // try: it gets one more, since the port is there.
+    let grace = 1;
+    const again = () =>
+      this.clock.now() - started < window ||
+      (last instanceof EspdeltaError && !(last instanceof PortLostError) &&
+        last.code === "PORT_IO" && grace-- > 0);
+    while (again()) {
       try {
         await port.reopen();
         this.#reader.clear();
