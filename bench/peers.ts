@@ -19,7 +19,7 @@ import { openSession, settleFlashSize } from "../src/session/session.ts";
 import { planFlash } from "../src/plan/planner.ts";
 import { executePlan } from "../src/plan/execute.ts";
 import type { Region } from "../src/plan/types.ts";
-import { TcpSerialPort } from "./tcp_serial.ts";
+import { TcpSerialPort } from "../tests/independent/webserial_tcp.ts";
 
 /** Baud both flashers use. */
 export const PEER_BAUD = 921600;
