@@ -109,7 +109,9 @@ export interface ResetToAppOptions {
 
 /**
  * Resets the chip into its app by pulsing EN with the boot pin released, as
- * esptool's hard reset does. Returns false, doing nothing, when the port has
+ * esptool's hard reset does. What the chip printed before the reset is
+ * dropped while EN is held low, so reading afterwards starts with the boot
+ * (the ROM's banner first). Returns false, doing nothing, when the port has
  * no modem lines (a pty, a raw socket): nothing can reach the chip's reset.
  */
 export async function resetToApp(port: Port, options: ResetToAppOptions = {}): Promise<boolean> {
@@ -117,6 +119,10 @@ export async function resetToApp(port: Port, options: ResetToAppOptions = {}): P
   const steps = options.usb
     ? hardResetSteps(true)
     : [{ set: { dtr: false } }, ...hardResetSteps(false)];
-  await runSequence(port, steps, options.sleep);
+  // Up to the release of EN (RTS low), then drop the old output, then release.
+  const release = steps.findIndex((st) => "set" in st && st.set.rts === false);
+  await runSequence(port, steps.slice(0, release), options.sleep);
+  await port.flushInput();
+  await runSequence(port, steps.slice(release), options.sleep);
   return true;
 }
