@@ -234,6 +234,64 @@ Deno.test("monitor --elf: a panic's RISC-V register dump named from the app's EL
   }
 });
 
+Deno.test("flash --monitor on an ESP-IDF build folder finds the app's ELF from project_description.json", async () => {
+  const b = await bench();
+  try {
+    // A build folder as ESP-IDF leaves it: the files, flasher_args.json, and the
+    // description naming the ELF (build_dir is where it was built, elsewhere).
+    const build = `${b.dir}/build`;
+    await Deno.mkdir(`${build}/bootloader`, { recursive: true });
+    await Deno.mkdir(`${build}/partition_table`);
+    await Deno.copyFile(BOOTLOADER, `${build}/bootloader/bootloader.bin`);
+    await Deno.copyFile(TABLE, `${build}/partition_table/partition-table.bin`);
+    await Deno.writeFile(
+      `${build}/crash.bin`,
+      appImage("esp32c3", { projectName: "crash", version: "espdelta-panic" }),
+    );
+    // Named unlike the app image, so only the description can lead to it.
+    await Deno.copyFile(PANIC_ELF, `${build}/project.elf`);
+    const files = {
+      "0x0": "bootloader/bootloader.bin",
+      "0x8000": "partition_table/partition-table.bin",
+      "0x10000": "crash.bin",
+    };
+    await Deno.writeTextFile(
+      `${build}/flasher_args.json`,
+      JSON.stringify({
+        write_flash_args: ["--flash_mode", "dio", "--flash_size", "2MB", "--flash_freq", "80m"],
+        flash_files: files,
+        app: { offset: "0x10000", file: "crash.bin", encrypted: "false" },
+        extra_esptool_args: { after: "hard_reset", before: "default_reset", chip: "esp32c3" },
+      }),
+    );
+    await Deno.writeTextFile(
+      `${build}/project_description.json`,
+      JSON.stringify({ app_elf: "project.elf", build_dir: "/home/someone/crash/build" }),
+    );
+    const r = await run(b.emu, [
+      "flash",
+      "--monitor",
+      "--until",
+      "^Rebooting",
+      "--for",
+      "10",
+      build,
+    ]);
+    // The monitor ran to its match; then the failed boot (a panic) gives exit 5.
+    assertEquals(r.code, 5, r.stderr);
+    assertOk(r.stderr.includes(`--- addresses named from ${build}/project.elf`), r.stderr);
+    const out = r.stdout.split("\n");
+    const mepc = out.findIndex((l) => l.startsWith("MEPC    : 0x42000054  RA      : 0x4200003c"));
+    assertOk(mepc >= 0, r.stdout);
+    assertEquals(out.slice(mepc + 1, mepc + 3), [
+      "--- 0x42000054: app_main+0xc",
+      "--- 0x4200003c: main_task+0xc",
+    ]);
+  } finally {
+    await b.close();
+  }
+});
+
 Deno.test("watch: redeploys when the app changes, verify-skip when it was rewritten the same; SIGINT leaves", async () => {
   const b = await bench();
   const w = spawnEspdelta([
