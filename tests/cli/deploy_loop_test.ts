@@ -8,7 +8,13 @@
  */
 import { assertEquals, assertOk } from "../assert.ts";
 import { appImage } from "../emulator/images.ts";
-import { type Emulator, freePort, spawnEspdelta, startEmulator } from "./processes.ts";
+import {
+  type Emulator,
+  freePort,
+  spawnEspdelta,
+  spawnOnTerminal,
+  startEmulator,
+} from "./processes.ts";
 import { espdelta } from "./run.ts";
 
 const FW = new URL("../../testdata/firmware/", import.meta.url).pathname;
@@ -350,7 +356,11 @@ Deno.test("watch: redeploys when the app changes, verify-skip when it was rewrit
   }
 });
 
-Deno.test("monitor over RFC 2217: its reset reaches the board (DTR/RTS), the boot log from the ROM's first line", async () => {
+/**
+ * A C3 board behind RFC 2217 (its DTR/RTS reach the modelled reset circuit)
+ * whose flash holds the bootloader, the table and `blink 1.2.0`.
+ */
+async function rfc2217Board(): Promise<{ dir: string; emu: Emulator }> {
   const dir = await Deno.makeTempDir();
   const flash = new Uint8Array(4 << 20).fill(0xff);
   flash.set(await Deno.readFile(BOOTLOADER), 0);
@@ -363,6 +373,11 @@ Deno.test("monitor over RFC 2217: its reset reaches the board (DTR/RTS), the boo
     "--flash-file",
     `${dir}/flash.bin`,
   ]);
+  return { dir, emu };
+}
+
+Deno.test("monitor over RFC 2217: its reset reaches the board (DTR/RTS), the boot log from the ROM's first line", async () => {
+  const { dir, emu } = await rfc2217Board();
   try {
     const m = await espdelta([
       "-p",
@@ -402,6 +417,44 @@ Deno.test("monitor over RFC 2217: its reset reaches the board (DTR/RTS), the boo
       f.stdout.trim().split("\n").at(-1),
       `full: app 0x10000 (1 of 1 sector); booted: blink 1.3.0 (ELF SHA-256 ${SHA})`,
     );
+  } finally {
+    await emu.stop();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("monitor on a terminal: Ctrl-T R resets the chip (its boot log again), Ctrl-] quits with 0", async () => {
+  const { dir, emu } = await rfc2217Board();
+  try {
+    const child = spawnOnTerminal(["-p", emu.url, "monitor"]);
+    const keys = child.stdin.getWriter();
+    const versionLine = /app_init: App version: +1\.2\.0/g;
+    let text = "";
+    let step = 0;
+    const timer = setTimeout(() => child.kill("SIGKILL"), 30_000);
+    for await (const chunk of child.stdout.pipeThrough(new TextDecoderStream())) {
+      text += chunk;
+      const booted = (text.match(versionLine) ?? []).length;
+      if (step === 0 && booted === 1) {
+        step = 1;
+        await keys.write(new Uint8Array([0x14, 0x72])); // Ctrl-T R
+      } else if (step === 1 && booted === 2) {
+        step = 2;
+        await keys.write(new Uint8Array([0x1d])); // Ctrl-]
+      }
+    }
+    clearTimeout(timer);
+    await keys.close().catch(() => {});
+    assertEquals((await child.status).code, 0, text);
+    assertEquals(step, 2, text);
+    const lines = text.split(/\r?\n/).map((l) => l.trimEnd());
+    assertOk(lines.includes("--- quit: Ctrl-] | reset: Ctrl-T R | help: Ctrl-T H ---"), text);
+    // The ROM's banner once after the monitor's own reset, once after Ctrl-T R, with
+    // the monitor's note between the first boot's app lines and the second banner.
+    const banners = lines.flatMap((l, i) => l === "ESP-ROM:esp32c3-api1-20210207" ? [i] : []);
+    assertEquals(banners.length, 2, text);
+    const note = lines.indexOf("--- reset");
+    assertOk(note > banners[0] && note < banners[1], text);
   } finally {
     await emu.stop();
     await Deno.remove(dir, { recursive: true });

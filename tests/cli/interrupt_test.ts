@@ -9,6 +9,7 @@ import { VirtualDevice } from "../../src/emulator/device.ts";
 import { serveTcp } from "../../src/emulator/tcp.ts";
 import { slowLink } from "./slow_link.ts";
 import { checkEvents } from "./schema.ts";
+import { spawnOnTerminal } from "./processes.ts";
 
 const CLI = new URL("../../cli.ts", import.meta.url).pathname;
 const OFFSET = 0x100000;
@@ -174,27 +175,8 @@ Deno.test("SIGTERM mid-write-flash: the same safe-point stop, worded for write-f
 
 Deno.test("Ctrl-C on a terminal: the progress bar's cursor and line wrap come back, one line, exit 130", async () => {
   await withBoard(100_000, async ({ device, url, file, img }) => {
-    // script(1) gives the CLI a real terminal; ^C typed into it is the line discipline's SIGINT.
-    const cmd = [
-      Deno.execPath(),
-      "run",
-      "-A",
-      "--quiet",
-      CLI,
-      "-p",
-      url,
-      "flash",
-      hexOffset(),
-      file,
-    ]
-      .join(" ");
-    const child = new Deno.Command("script", {
-      args: ["-qefc", cmd, "/dev/null"],
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: { NO_COLOR: "1", TERM: "xterm" },
-    }).spawn();
+    // A real terminal: ^C typed into it is the line discipline's SIGINT.
+    const child = spawnOnTerminal(["-p", url, "flash", hexOffset(), file]);
     const keys = child.stdin.getWriter();
     let text = "";
     let typed = false;

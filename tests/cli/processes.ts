@@ -115,6 +115,22 @@ export function spawnEspdelta(
   };
 }
 
+/**
+ * Runs `espdelta ...args` on a real terminal: script(1) gives it a pty as
+ * stdin and stdout, so keys written to the child's stdin go through the line
+ * discipline (^C is SIGINT; raw mode passes every byte) as a user's do.
+ */
+export function spawnOnTerminal(args: string[]): Deno.ChildProcess {
+  const cmd = [Deno.execPath(), "run", "-A", "--quiet", CLI, ...args].join(" ");
+  return new Deno.Command("script", {
+    args: ["-qefc", cmd, "/dev/null"],
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    env: { NO_COLOR: "1", TERM: "xterm" },
+  }).spawn();
+}
+
 /** A running `espdelta emulate`. */
 export interface Emulator extends Proc {
   /** The port clients use: socket://..., rfc2217://..., or the pty (its --link when given). */
