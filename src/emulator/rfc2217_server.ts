@@ -30,17 +30,21 @@
 
 import type { VirtualDevice } from "./device.ts";
 import { garble, sameRate } from "./uart.ts";
+import {
+  BINARY,
+  COM_PORT,
+  DO,
+  DONT,
+  escapeIac,
+  IAC,
+  SB,
+  SE,
+  SGA,
+  TelnetParser,
+  WILL,
+  WONT,
+} from "../serial/telnet.ts";
 
-const IAC = 255;
-const DONT = 254;
-const DO = 253;
-const WONT = 252;
-const WILL = 251;
-const SB = 250;
-const SE = 240;
-const BINARY = 0;
-const SGA = 3;
-const COM_PORT = 44;
 const SUPPORTED = new Set([BINARY, SGA, COM_PORT]);
 
 /** RFC 2217 client-to-server command codes; the server answers with code + 100. */
@@ -94,25 +98,9 @@ export interface Rfc2217Server {
   close(): Promise<void>;
 }
 
-/** Doubles IAC bytes of data for the Telnet stream. */
-function escape(data: Uint8Array): Uint8Array {
-  let n = 0;
-  for (const b of data) if (b === IAC) n++;
-  if (n === 0) return data;
-  const out = new Uint8Array(data.length + n);
-  let o = 0;
-  for (const b of data) {
-    out[o++] = b;
-    if (b === IAC) out[o++] = IAC;
-  }
-  return out;
-}
-
 /** One client's Telnet stream: data, negotiation and subnegotiation. */
 class TelnetSession {
-  #state: "data" | "iac" | "verb" | "sb" | "sb-iac" = "data";
-  #verb = 0;
-  #sb: number[] = [];
+  readonly #parser = new TelnetParser();
   /** Options enabled on our side (we WILL) and on the client's (it WILLs). */
   readonly #us = new Set<number>();
   readonly #him = new Set<number>();
@@ -121,57 +109,16 @@ class TelnetSession {
     private readonly on: {
       data(bytes: Uint8Array): void;
       send(bytes: number[]): void;
-      sub(payload: number[]): void;
+      sub(payload: Uint8Array): void;
     },
   ) {}
 
   push(bytes: Uint8Array): void {
-    const data: number[] = [];
-    const flush = () => {
-      if (data.length) this.on.data(new Uint8Array(data.splice(0)));
-    };
-    for (const b of bytes) {
-      switch (this.#state) {
-        case "data":
-          if (b === IAC) this.#state = "iac";
-          else data.push(b);
-          break;
-        case "iac":
-          if (b === IAC) {
-            data.push(IAC);
-            this.#state = "data";
-          } else if (b === SB) {
-            this.#sb = [];
-            this.#state = "sb";
-          } else if (b >= WILL && b <= DONT) {
-            this.#verb = b;
-            this.#state = "verb";
-          } else {
-            this.#state = "data"; // NOP, GA, AYT and the like carry nothing for a serial port
-          }
-          break;
-        case "verb":
-          flush();
-          this.#negotiate(this.#verb, b);
-          this.#state = "data";
-          break;
-        case "sb":
-          if (b === IAC) this.#state = "sb-iac";
-          else this.#sb.push(b);
-          break;
-        case "sb-iac":
-          if (b === SE) {
-            flush();
-            this.on.sub(this.#sb);
-            this.#state = "data";
-          } else {
-            this.#sb.push(b); // IAC IAC inside SB is one 0xFF
-            this.#state = "sb";
-          }
-          break;
-      }
-    }
-    flush();
+    this.#parser.push(bytes, {
+      data: this.on.data,
+      option: (verb, opt) => this.#negotiate(verb, opt),
+      sub: this.on.sub,
+    });
   }
 
   /** Answers a request once; an answer to our own state is not answered again (RFC 854). */
@@ -290,7 +237,7 @@ export function serveRfc2217(
           return reply(5, [value]); // inbound flow settings (14-19): taken as asked
       }
     };
-    const sub = (p: number[]) => {
+    const sub = (p: Uint8Array) => {
       if (p[0] !== COM_PORT || p.length < 2) return;
       const cmd = p[1];
       const v = p.slice(2);
@@ -338,7 +285,7 @@ export function serveRfc2217(
     });
     device.onTransmit((bytes, baud) => {
       const data = usb || sameRate(settings.baud, baud) ? bytes.slice() : garble(bytes);
-      send(escape(data));
+      send(escapeIac(data));
     });
     const buf = new Uint8Array(65536);
     try {

@@ -12,17 +12,20 @@ import type { Port, Signals } from "./port.ts";
 import { type Dial, InputBuffer } from "./stream_port.ts";
 import { dialTcp, parseHostUrl } from "./tcp.ts";
 import { LOSS_REASONS, PortLostError, socketLoss } from "./lost.ts";
-
-const IAC = 255;
-const DONT = 254;
-const DO = 253;
-const WONT = 252;
-const WILL = 251;
-const SB = 250;
-const SE = 240;
-const BINARY = 0;
-const SGA = 3;
-const COM_PORT = 44;
+import {
+  BINARY,
+  COM_PORT,
+  DO,
+  DONT,
+  escapeIac,
+  IAC,
+  SB,
+  SE,
+  SGA,
+  TelnetParser,
+  WILL,
+  WONT,
+} from "./telnet.ts";
 
 /** COM-PORT-OPTION client commands; the server answers with command + 100. */
 export const ComPort = {
@@ -36,84 +39,6 @@ export const ComPort = {
 
 /** SET-CONTROL values. */
 const CONTROL = { DTR_ON: 8, DTR_OFF: 9, RTS_ON: 11, RTS_OFF: 12, NO_FLOW: 1 } as const;
-
-/** Doubles 0xFF bytes of data for the Telnet stream. */
-export function escapeIac(data: Uint8Array): Uint8Array {
-  let n = 0;
-  for (const b of data) if (b === IAC) n++;
-  if (n === 0) return data;
-  const out = new Uint8Array(data.length + n);
-  let o = 0;
-  for (const b of data) {
-    out[o++] = b;
-    if (b === IAC) out[o++] = IAC;
-  }
-  return out;
-}
-
-/**
- * Splits a Telnet stream into data, option negotiations and
- * subnegotiations, keeping partial sequences across calls.
- */
-export class TelnetParser {
-  #state: "data" | "iac" | "opt" | "sb" | "sb-iac" = "data";
-  #verb = 0;
-  #sb: number[] = [];
-
-  /** Feeds bytes; calls back for each piece. */
-  push(
-    bytes: Uint8Array,
-    on: {
-      data: (b: Uint8Array) => void;
-      option: (verb: number, option: number) => void;
-      sub: (payload: Uint8Array) => void;
-    },
-  ): void {
-    const out: number[] = [];
-    for (const b of bytes) {
-      switch (this.#state) {
-        case "data":
-          if (b === IAC) this.#state = "iac";
-          else out.push(b);
-          break;
-        case "iac":
-          if (b === IAC) {
-            out.push(IAC);
-            this.#state = "data";
-          } else if (b === SB) {
-            this.#sb = [];
-            this.#state = "sb";
-          } else if (b >= WILL && b <= DONT) {
-            this.#verb = b;
-            this.#state = "opt";
-          } else {
-            this.#state = "data"; // NOP, GA and friends
-          }
-          break;
-        case "opt":
-          if (out.length) on.data(new Uint8Array(out.splice(0)));
-          on.option(this.#verb, b);
-          this.#state = "data";
-          break;
-        case "sb":
-          if (b === IAC) this.#state = "sb-iac";
-          else this.#sb.push(b);
-          break;
-        case "sb-iac":
-          if (b === SE) {
-            if (out.length) on.data(new Uint8Array(out.splice(0)));
-            on.sub(new Uint8Array(this.#sb));
-            this.#state = "data";
-          } else {
-            this.#sb.push(b); // IAC IAC inside SB is one 0xFF
-            this.#state = "sb";
-          }
-          break;
-      }
-    }
-    if (out.length) on.data(new Uint8Array(out));
-  }
-}
 
 /**
  * An RFC 2217 port. The server closing or resetting the session (ser2net
