@@ -38,25 +38,17 @@
 import { checksum } from "../protocol/packet.ts";
 import { readU16, readU32, writeU32 } from "../protocol/bytes.ts";
 import { Op } from "../protocol/opcodes.ts";
+import { StubErrorCode } from "../protocol/errors.ts";
 import type { DeviceCore } from "./core.ts";
 import { ZlibInflater } from "./inflate.ts";
 import { securityInfo } from "./rom.ts";
 import { createHash, type Hash } from "node:crypto";
 
-/** Stub error codes (first status byte). */
-export const StubErr = {
-  /** What `a || b` in the stub's C yields for any failure of a combined check. */
-  COMBINED: 0x01,
-  BAD_DATA_LEN: 0xc0,
-  BAD_DATA_CHECKSUM: 0xc1,
-  BAD_BLOCKSIZE: 0xc2,
-  FAILED_SPI_OP: 0xc4,
-  NOT_IN_FLASH_MODE: 0xc6,
-  INFLATE_ERROR: 0xc7,
-  NOT_ENOUGH_DATA: 0xc8,
-  TOO_MUCH_DATA: 0xc9,
-  CMD_NOT_IMPLEMENTED: 0xff,
-} as const;
+/**
+ * Stub error codes (first status byte): the protocol's, and what `a || b`
+ * in the stub's C yields for any failure of a combined check.
+ */
+export const StubErr = { COMBINED: 0x01, ...StubErrorCode } as const;
 
 const MAX_WRITE_BLOCK = 0x4000;
 const SECTOR = 0x1000;
