@@ -48,7 +48,7 @@
  */
 
 import { checksum } from "../protocol/packet.ts";
-import { readU16, readU32, writeU32 } from "../protocol/bytes.ts";
+import { concat, readU16, readU32, writeU32 } from "../protocol/bytes.ts";
 import { Op } from "../protocol/opcodes.ts";
 import type { DeviceCore } from "./core.ts";
 import { ZlibInflater } from "./inflate.ts";
@@ -454,12 +454,7 @@ export class FlasherStubLoader {
   /** Takes `n` bytes off the front of the inflated output. */
   #takeOut(n: number): Uint8Array {
     const f = this.#flash;
-    const all = new Uint8Array(f.outLength);
-    let at = 0;
-    for (const c of f.out) {
-      all.set(c, at);
-      at += c.length;
-    }
+    const all = concat(...f.out);
     f.out = n < all.length ? [all.subarray(n)] : [];
     f.outLength = all.length - n;
     return all.subarray(0, n);

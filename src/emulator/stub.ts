@@ -36,7 +36,7 @@
  */
 
 import { checksum } from "../protocol/packet.ts";
-import { readU16, readU32, writeU32 } from "../protocol/bytes.ts";
+import { concat, readU16, readU32, writeU32 } from "../protocol/bytes.ts";
 import { Op } from "../protocol/opcodes.ts";
 import { StubErrorCode } from "../protocol/errors.ts";
 import type { DeviceCore } from "./core.ts";
@@ -409,12 +409,7 @@ export class StubLoader {
     const fs = this.#fs;
     while (fs.outLength >= OUT_BUF || (all && fs.outLength > 0)) {
       const n = Math.min(OUT_BUF, fs.outLength);
-      const buf = new Uint8Array(fs.outLength);
-      let at = 0;
-      for (const c of fs.out) {
-        buf.set(c, at);
-        at += c.length;
-      }
+      const buf = concat(...fs.out);
       fs.out = n < buf.length ? [buf.subarray(n)] : [];
       fs.outLength = buf.length - n;
       this.#writeData(buf.subarray(0, n));
